@@ -1,0 +1,185 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/telemetry"
+)
+
+// Middleware is the shape of every middleware.
+type Middleware func(http.Handler) http.Handler
+
+// chain applies ms so that the first is the outermost.
+func chain(h http.Handler, ms ...Middleware) http.Handler {
+	for i := len(ms) - 1; i >= 0; i-- {
+		h = ms[i](h)
+	}
+	return h
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// requestID keeps a well-formed inbound X-Request-Id or makes one, echoes it
+// on the response and puts it, with the base URL and logger, in the context.
+func requestID(baseURL string, log *slog.Logger) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Request-Id")
+			if !validRequestID.MatchString(id) {
+				id = ids.New(ids.Request)
+			}
+			w.Header().Set("X-Request-Id", id)
+			ctx := web.WithRequestID(r.Context(), id)
+			ctx = telemetry.WithLogAttrs(ctx, slog.String("request_id", id))
+			ctx = web.WithEnv(ctx, &web.Env{BaseURL: baseURL, Log: log})
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// tracing continues a valid inbound W3C trace or starts one (an invalid
+// traceparent is ignored by the propagator, never an error) and answers the
+// trace id in X-Trace-Id.
+func tracing(next http.Handler) http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tid := trace.SpanContextFromContext(r.Context()).TraceID().String()
+		w.Header().Set("X-Trace-Id", tid)
+		ctx := web.WithTraceID(r.Context(), tid)
+		ctx = telemetry.WithLogAttrs(ctx, slog.String("trace_id", tid))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+	return otelhttp.NewHandler(inner, "http.server",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeTemplate(r) }),
+		// RED metrics come from our own Prometheus collectors below.
+		otelhttp.WithMeterProvider(noopMeterProvider()),
+	)
+}
+
+// recoverPanic answers a panic as 500 internal and logs it with the request id.
+func recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				web.Logger(r.Context()).ErrorContext(r.Context(), "panic in handler", "panic", v)
+				web.WriteError(w, r, problem.Newf(problem.Internal, "panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadline bounds every request; the context reaches pgx, go-redis and
+// Temporal calls, which give up when it expires.
+func deadline(d time.Duration) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// limitBody caps request bodies; DecodeJSON turns the overflow into 413.
+func limitBody(n int64) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > n {
+				web.WriteError(w, r, problem.Newf(problem.PayloadTooLarge, "request body is larger than %d bytes", n))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// httpMetrics are the RED metrics of the API, labelled by route template so
+// that ids in paths do not explode cardinality.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total", Help: "HTTP requests by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_request_duration_seconds", Help: "HTTP request latency by method and route template.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight", Help: "HTTP requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	return m
+}
+
+type routeKey struct{}
+
+// observe records RED metrics and one access-log line per request. The route
+// template is filled in by markRoute once mux has matched.
+func (m *httpMetrics) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := new(string)
+		*route = "unmatched"
+		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+		mt := httpsnoop.CaptureMetrics(next, w, r)
+		status := strconv.Itoa(mt.Code)
+		m.requests.WithLabelValues(r.Method, *route, status).Inc()
+		m.duration.WithLabelValues(r.Method, *route).Observe(mt.Duration.Seconds())
+		level := slog.LevelInfo
+		if mt.Code >= 500 {
+			level = slog.LevelWarn
+		}
+		web.Logger(r.Context()).LogAttrs(r.Context(), level, "http request",
+			slog.String("method", r.Method), slog.String("route", *route), slog.String("path", r.URL.Path),
+			slog.Int("status", mt.Code), slog.Int64("bytes", mt.Written),
+			slog.Float64("duration_ms", float64(mt.Duration.Microseconds())/1000))
+	})
+}
+
+// markRoute is router middleware: it runs after mux matched a route.
+func markRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*p = routeTemplate(r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func routeTemplate(r *http.Request) string {
+	if rt := mux.CurrentRoute(r); rt != nil {
+		if t, err := rt.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+		return *p
+	}
+	return "unmatched"
+}

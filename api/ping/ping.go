@@ -1,0 +1,134 @@
+// Package ping is the API's end-to-end probe: POST /v1/ping starts the
+// platform.ping workflow, which writes a row to Postgres and a key to Redis;
+// GET /v1/ping/{id} shows the workflow's status and both writes.
+package ping
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/workflows"
+)
+
+// Deps holds what the ping handlers use.
+type Deps struct {
+	DB        *pgxpool.Pool
+	Redis     *goredis.Client
+	Keys      redis.Keys
+	Temporal  client.Client
+	TaskQueue string
+}
+
+// Routes registers the ping routes on r.
+func Routes(r *mux.Router, d Deps) {
+	h := &handlers{d}
+	r.Handle("/v1/ping", web.HandlerFunc(h.create)).Methods(http.MethodPost)
+	r.Handle("/v1/ping/{id}", web.HandlerFunc(h.get)).Methods(http.MethodGet)
+}
+
+type handlers struct{ Deps }
+
+type createRequest struct {
+	Message string `json:"message"`
+}
+
+type pingView struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"`
+	WorkflowID string     `json:"workflow_id"`
+	RunID      string     `json:"run_id,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	RowWritten bool       `json:"row_written"`
+	KeyWritten bool       `json:"key_written"`
+	WrittenAt  *time.Time `json:"written_at,omitempty"`
+}
+
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if r.ContentLength != 0 {
+		if err := web.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if len(req.Message) > 1000 {
+		return problem.Validation(problem.FieldError{Pointer: "#/message", Code: "too_long", Detail: "must be at most 1000 characters"})
+	}
+	if req.Message == "" {
+		req.Message = "pong"
+	}
+	id := ids.New(ids.Ping)
+	run, err := h.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
+		ID:                    workflows.PingWorkflowID(id),
+		TaskQueue:             h.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.Ping, workflows.PingInput{ID: id, Message: req.Message})
+	if err != nil {
+		return problem.UnavailableAfter(2, "could not start the ping workflow", err)
+	}
+	w.Header().Set("Location", "/v1/ping/"+id)
+	return web.WriteJSON(w, http.StatusAccepted, pingView{ID: id, Status: "running",
+		WorkflowID: run.GetID(), RunID: run.GetRunID(), Message: req.Message})
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	id := mux.Vars(r)["id"]
+	if !ids.HasPrefix(id, ids.Ping) {
+		return problem.Newf(problem.NotFound, "no ping %q", id)
+	}
+	desc, err := h.Temporal.DescribeWorkflow(r.Context(), workflows.PingWorkflowID(id), "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return problem.Newf(problem.NotFound, "no ping %q", id)
+	}
+	if err != nil {
+		return problem.UnavailableAfter(2, "could not read the ping workflow", err)
+	}
+	info := desc.RawResponse.GetWorkflowExecutionInfo()
+	v := pingView{ID: id, WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId(),
+		Status: statusName(info.GetStatus())}
+	var at time.Time
+	err = h.DB.QueryRow(r.Context(), `SELECT message, created_at FROM pings WHERE id = $1`, id).Scan(&v.Message, &at)
+	switch {
+	case err == nil:
+		v.RowWritten, v.WrittenAt = true, &at
+	case !errors.Is(err, pgx.ErrNoRows):
+		return err
+	}
+	n, err := h.Redis.Exists(r.Context(), h.Keys.Key("ping", id)).Result()
+	if err != nil {
+		return problem.UnavailableAfter(2, "could not read Redis", err)
+	}
+	v.KeyWritten = n == 1
+	return web.WriteJSON(w, http.StatusOK, v)
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "canceled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed_out"
+	}
+	return "unknown"
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/acme/platform/api"
+	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/database"
+	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/internal/temporalclient"
+	"github.com/acme/platform/worker"
+)
+
+// loadConfig reads the configuration of cmd and returns it with a logger in
+// the command's default format.
+func loadConfig(cmd *cobra.Command, defaultFormat string) (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(cmd.Flags())
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = defaultFormat
+	}
+	return cfg, newLogger(cmd.ErrOrStderr(), cfg), nil
+}
+
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	return telemetry.NewLogger(w, cfg.LogFormat, cfg.LogLevel)
+}
+
+// deps are the connections a process holds.
+type deps struct {
+	cfg      config.Config
+	log      *slog.Logger
+	db       *pgxpool.Pool
+	redis    *goredis.Client
+	temporal client.Client
+	registry *prometheus.Registry
+}
+
+// connect opens Postgres, Redis and Temporal and the metrics registry.
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, error) {
+	d := &deps{cfg: cfg, log: log, registry: telemetry.NewRegistry()}
+	var err error
+	if d.db, err = database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns); err != nil {
+		return nil, err
+	}
+	if d.redis, err = redis.Open(cfg.RedisURL); err != nil {
+		d.close()
+		return nil, err
+	}
+	metrics, err := telemetry.TemporalMetrics(d.registry)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	d.temporal, err = temporalclient.Dial(ctx, temporalclient.Options{
+		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *deps) close() {
+	if d.temporal != nil {
+		d.temporal.Close()
+	}
+	if d.redis != nil {
+		_ = d.redis.Close()
+	}
+	if d.db != nil {
+		d.db.Close()
+	}
+}
+
+func (d *deps) apiServer() (*api.Server, error) {
+	s, err := api.New(api.Deps{
+		Config: d.cfg, DB: d.db, Redis: d.redis, Keys: redis.Keys(d.cfg.RedisPrefix),
+		Temporal: d.temporal, Registry: d.registry, Log: d.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build api: %w", err)
+	}
+	return s, nil
+}
+
+func (d *deps) workerDeps() worker.Deps {
+	return worker.Deps{
+		Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue, DB: d.db, Redis: d.redis,
+		Keys: redis.Keys(d.cfg.RedisPrefix), Log: d.log, DrainTimeout: d.cfg.DrainTimeout,
+		ActivityPollers: d.cfg.WorkerActivityPollers, WorkflowPollers: d.cfg.WorkerWorkflowPollers,
+		MaxActivities: d.cfg.WorkerMaxActivities,
+	}
+}

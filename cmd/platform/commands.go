@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/database"
+	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func withConfigFlags(cmd *cobra.Command) *cobra.Command {
+	config.RegisterFlags(cmd.Flags())
+	return cmd
+}
+
+func apiCmd() *cobra.Command {
+	return withConfigFlags(&cobra.Command{
+		Use:   "api",
+		Short: "Serve the REST API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd, "json")
+			if err != nil {
+				return err
+			}
+			return runAPI(cmd.Context(), cfg, log)
+		},
+	})
+}
+
+func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log.Info("starting api", "version", versionString(), "config", cfg)
+	_, shutdown := telemetry.NewTracerProvider(cfg.TraceSampleRatio)
+	defer shutdown(context.WithoutCancel(ctx))
+	d, err := connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	s, err := d.apiServer()
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+func workerCmd() *cobra.Command {
+	return withConfigFlags(&cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker (workflows and activities)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd, "json")
+			if err != nil {
+				return err
+			}
+			log.Info("starting worker", "version", versionString(), "config", cfg)
+			_, shutdown := telemetry.NewTracerProvider(cfg.TraceSampleRatio)
+			defer shutdown(context.WithoutCancel(cmd.Context()))
+			d, err := connect(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer d.close()
+			return worker.Run(cmd.Context(), d.workerDeps())
+		},
+	})
+}
+
+func migrateCmd() *cobra.Command {
+	var create bool
+	cmd := withConfigFlags(&cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the embedded database migrations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd, "text")
+			if err != nil {
+				return err
+			}
+			if create {
+				if err := database.EnsureExists(cmd.Context(), cfg.DatabaseURL); err != nil {
+					return err
+				}
+			}
+			if err := database.Migrate(cmd.Context(), cfg.DatabaseURL, log); err != nil {
+				return err
+			}
+			log.Info("database is up to date")
+			return nil
+		},
+	})
+	cmd.Flags().BoolVar(&create, "create-database", false, "create the database first when it does not exist")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "platform", versionString())
+			return err
+		},
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return info.Main.Version
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/database"
+	"github.com/acme/platform/internal/devserver"
+	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/worker"
+)
+
+func devCmd() *cobra.Command {
+	return withConfigFlags(&cobra.Command{
+		Use:   "dev",
+		Short: "Run everything for development: Temporal dev server, migrations, worker and API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd, "text")
+			if err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), cfg, log)
+		},
+	})
+}
+
+// runDev starts the dev Temporal server unless one answers, prepares the
+// database, then runs the worker and the API in this process until Ctrl-C.
+func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DevDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", cfg.DevDir, err)
+	}
+	if cfg.SecretKey == "" {
+		key, err := devSecret(filepath.Join(cfg.DevDir, "secret-key"), "")
+		if err != nil {
+			return err
+		}
+		cfg.SecretKey = key
+	}
+	server, err := startDevTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer server.Stop()
+	if err := database.EnsureExists(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err := database.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		return err
+	}
+	_, shutdown := telemetry.NewTracerProvider(cfg.TraceSampleRatio)
+	defer shutdown(context.WithoutCancel(ctx))
+	d, err := connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	adminKey, err := devAdminKey(ctx, cfg, d)
+	if err != nil {
+		return err
+	}
+	s, err := d.apiServer()
+	if err != nil {
+		return err
+	}
+	printBanner(cfg, adminKey)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return worker.Run(gctx, d.workerDeps()) })
+	g.Go(func() error { return s.Run(gctx) })
+	return g.Wait()
+}
+
+// startDevTemporal returns nil when a frontend already answers at the
+// configured address (a server the developer runs), else starts one.
+func startDevTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (*devserver.Server, error) {
+	if devserver.Answers(ctx, cfg.TemporalAddress) {
+		log.Info("using the Temporal server already answering", "address", cfg.TemporalAddress)
+		return nil, nil
+	}
+	host, portText, err := net.SplitHostPort(cfg.TemporalAddress)
+	if err != nil {
+		return nil, fmt.Errorf("PLATFORM_TEMPORAL_ADDRESS: %w", err)
+	}
+	port, _ := strconv.Atoi(portText)
+	log.Info("starting the Temporal dev server", "address", cfg.TemporalAddress, "ui", cfg.TemporalUIURL)
+	return devserver.Start(ctx, devserver.Options{
+		CLI: cfg.TemporalCLI, IP: host, Port: port, UIPort: uiPort(cfg.TemporalUIURL, port+1000),
+		DBFile: filepath.Join(cfg.DevDir, "temporal.db"), Namespace: cfg.TemporalNamespace,
+		Output: os.Stderr,
+	})
+}
+
+func uiPort(uiURL string, fallback int) int {
+	_, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(uiURL, "http://"), "https://"))
+	if n, convErr := strconv.Atoi(p); err == nil && convErr == nil {
+		return n
+	}
+	return fallback
+}
+
+// devSecret returns the secret stored at path, making one (with prefix) the
+// first time, so restarts of platform dev keep the same values.
+func devSecret(path, prefix string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	secret := prefix + base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, nil
+}
+
+// devAdminKey returns the development admin API key, generated once and
+// stored under the dev directory.
+func devAdminKey(ctx context.Context, cfg config.Config, d *deps) (string, error) {
+	return devSecret(filepath.Join(cfg.DevDir, "admin-key"), "plk_")
+}
+
+func printBanner(cfg config.Config, adminKey string) {
+	base := cfg.PublicBaseURL
+	fmt.Fprintf(os.Stderr, `
+  platform dev is up
+    API          %s   (ready: %s/readyz, metrics: %s/metrics)
+    Temporal UI  %s   (frontend %s, namespace %s)
+    Admin key    %s
+                 curl -H "Authorization: Bearer %s" %s/v1/ping -X POST
+  Ctrl-C stops everything.
+
+`, base, base, base, cfg.TemporalUIURL, cfg.TemporalAddress, cfg.TemporalNamespace, adminKey, adminKey, base)
+}

@@ -1,0 +1,334 @@
+// Package config reads the platform's configuration from environment variables,
+// lets command-line flags override them, and validates the result.
+//
+// Every setting has one environment variable (PLATFORM_*) and one flag; a flag
+// given on the command line wins over the variable, and the variable wins over
+// the default. An invalid value fails with one line naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is the whole configuration of one platform process.
+type Config struct {
+	HTTPAddr         string
+	PublicBaseURL    string
+	DatabaseURL      string
+	DatabaseMaxConns int32
+	RedisURL         string
+	RedisPrefix      string
+
+	TemporalAddress   string
+	TemporalNamespace string
+	TemporalUIURL     string
+	TaskQueue         string
+
+	LogLevel         slog.Level
+	LogFormat        string
+	TraceSampleRatio float64
+
+	DrainTimeout   time.Duration
+	RequestTimeout time.Duration
+	MaxBodyBytes   int64
+	SecretKey      string
+
+	RateLimitRead  Rate
+	RateLimitWrite Rate
+	RateLimitAnon  Rate
+	IdempotencyTTL time.Duration
+	KeyCacheTTL    time.Duration
+
+	WorkerActivityPollers int
+	WorkerWorkflowPollers int
+	WorkerMaxActivities   int
+
+	DevDir      string
+	TemporalCLI string
+}
+
+// Rate is a quota: Limit requests per Period.
+type Rate struct {
+	Limit  int
+	Period time.Duration
+}
+
+// String formats the rate as it is written in configuration: "300/60s".
+func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Limit, r.Period) }
+
+// field is one setting: its variable, its flag, its default and how to apply a value.
+type field struct {
+	env, flag, def, usage string
+	secret                bool
+	set                   func(c *Config, v string) error
+}
+
+func fields() []field {
+	return []field{
+		{env: "PLATFORM_HTTP_ADDR", flag: "http-addr", def: ":8080", usage: "address the API listens on",
+			set: func(c *Config, v string) error { c.HTTPAddr = v; return nonEmpty(v) }},
+		{env: "PLATFORM_PUBLIC_BASE_URL", flag: "public-base-url", def: "http://localhost:8080", usage: "public base URL of the API (problem type URIs, links)",
+			set: func(c *Config, v string) error { c.PublicBaseURL = strings.TrimRight(v, "/"); return absURL(v) }},
+		{env: "PLATFORM_DATABASE_URL", flag: "database-url", def: "postgres://postgres@127.0.0.1:5432/platform?sslmode=disable", usage: "PostgreSQL connection URL", secret: true,
+			set: func(c *Config, v string) error { c.DatabaseURL = v; return schemeURL(v, "postgres", "postgresql") }},
+		{env: "PLATFORM_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "20", usage: "maximum connections in the Postgres pool",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 1000)
+				c.DatabaseMaxConns = int32(n)
+				return err
+			}},
+		{env: "PLATFORM_REDIS_URL", flag: "redis-url", def: "redis://127.0.0.1:6379/0", usage: "Redis connection URL", secret: true,
+			set: func(c *Config, v string) error { c.RedisURL = v; return schemeURL(v, "redis", "rediss") }},
+		{env: "PLATFORM_REDIS_PREFIX", flag: "redis-prefix", def: "platform:", usage: "prefix of every Redis key the platform writes",
+			set: func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
+		{env: "PLATFORM_TEMPORAL_ADDRESS", flag: "temporal-address", def: "127.0.0.1:7233", usage: "Temporal frontend host:port",
+			set: func(c *Config, v string) error { c.TemporalAddress = v; return hostPort(v) }},
+		{env: "PLATFORM_TEMPORAL_NAMESPACE", flag: "temporal-namespace", def: "default", usage: "Temporal namespace",
+			set: func(c *Config, v string) error { c.TemporalNamespace = v; return nonEmpty(v) }},
+		{env: "PLATFORM_TEMPORAL_UI_URL", flag: "temporal-ui-url", def: "http://localhost:8233", usage: "Temporal Web UI base URL (links to workflow runs)",
+			set: func(c *Config, v string) error { c.TemporalUIURL = strings.TrimRight(v, "/"); return absURL(v) }},
+		{env: "PLATFORM_TASK_QUEUE", flag: "task-queue", def: "platform", usage: "Temporal task queue of the platform's workflows and activities",
+			set: func(c *Config, v string) error { c.TaskQueue = v; return nonEmpty(v) }},
+		{env: "PLATFORM_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
+			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{env: "PLATFORM_LOG_FORMAT", flag: "log-format", def: "", usage: "json or text (default: json for api and worker, text for dev)",
+			set: func(c *Config, v string) error { c.LogFormat = v; return oneOf(v, "", "json", "text") }},
+		{env: "PLATFORM_TRACE_SAMPLE_RATIO", flag: "trace-sample-ratio", def: "1", usage: "share of new traces sampled, 0..1 (parent-based)",
+			set: func(c *Config, v string) error { f, err := floatIn(v, 0, 1); c.TraceSampleRatio = f; return err }},
+		{env: "PLATFORM_DRAIN_TIMEOUT", flag: "drain-timeout", def: "15s", usage: "time in-flight requests and activities get to finish on shutdown",
+			set: func(c *Config, v string) error { d, err := durationIn(v, 0, time.Hour); c.DrainTimeout = d; return err }},
+		{env: "PLATFORM_REQUEST_TIMEOUT", flag: "request-timeout", def: "30s", usage: "deadline of one API request (propagated to Postgres, Redis and Temporal)",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, time.Millisecond, time.Hour)
+				c.RequestTimeout = d
+				return err
+			}},
+		{env: "PLATFORM_MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", usage: "largest JSON request body",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 1<<30); c.MaxBodyBytes = int64(n); return err }},
+		{env: "PLATFORM_SECRET_KEY", flag: "secret-key", def: "", usage: "key that signs cursors (at least 32 characters; random per process when empty)", secret: true,
+			set: func(c *Config, v string) error { c.SecretKey = v; return minLen(v, 32) }},
+		{env: "PLATFORM_RATE_LIMIT_READ", flag: "rate-limit-read", def: "1200/60s", usage: "read quota per principal",
+			set: func(c *Config, v string) error { r, err := parseRate(v); c.RateLimitRead = r; return err }},
+		{env: "PLATFORM_RATE_LIMIT_WRITE", flag: "rate-limit-write", def: "300/60s", usage: "write quota per principal",
+			set: func(c *Config, v string) error { r, err := parseRate(v); c.RateLimitWrite = r; return err }},
+		{env: "PLATFORM_RATE_LIMIT_ANON", flag: "rate-limit-anon", def: "60/60s", usage: "quota of unauthenticated requests per client IP",
+			set: func(c *Config, v string) error { r, err := parseRate(v); c.RateLimitAnon = r; return err }},
+		{env: "PLATFORM_IDEMPOTENCY_TTL", flag: "idempotency-ttl", def: "24h", usage: "how long Idempotency-Key records are kept",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, time.Second, 30*24*time.Hour)
+				c.IdempotencyTTL = d
+				return err
+			}},
+		{env: "PLATFORM_KEY_CACHE_TTL", flag: "key-cache-ttl", def: "2s", usage: "how long an API key lookup is cached in process (a revoked key works at most this long)",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 0, 5*time.Second)
+				c.KeyCacheTTL = d
+				return err
+			}},
+		{env: "PLATFORM_WORKER_ACTIVITY_POLLERS", flag: "worker-activity-pollers", def: "4", usage: "activity task pollers per worker",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 256); c.WorkerActivityPollers = n; return err }},
+		{env: "PLATFORM_WORKER_WORKFLOW_POLLERS", flag: "worker-workflow-pollers", def: "4", usage: "workflow task pollers per worker",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 256); c.WorkerWorkflowPollers = n; return err }},
+		{env: "PLATFORM_WORKER_MAX_ACTIVITIES", flag: "worker-max-activities", def: "200", usage: "activities one worker runs at once",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.WorkerMaxActivities = n; return err }},
+		{env: "PLATFORM_DEV_DIR", flag: "dev-dir", def: ".dev", usage: "state directory of platform dev (Temporal SQLite file, dev key)",
+			set: func(c *Config, v string) error { c.DevDir = v; return nonEmpty(v) }},
+		{env: "PLATFORM_TEMPORAL_CLI", flag: "temporal-cli", def: "bin/temporal", usage: "Temporal CLI that platform dev starts as the dev server",
+			set: func(c *Config, v string) error { c.TemporalCLI = v; return nonEmpty(v) }},
+	}
+}
+
+// RegisterFlags adds one flag per setting to fs. Their defaults are shown in
+// help, but Load decides precedence: flag, then variable, then default.
+func RegisterFlags(fs *pflag.FlagSet) {
+	for _, f := range fields() {
+		fs.String(f.flag, f.def, fmt.Sprintf("%s (env %s)", f.usage, f.env))
+	}
+}
+
+// Load builds the configuration from fs (when not nil) and the environment.
+func Load(fs *pflag.FlagSet) (Config, error) {
+	return load(fs, os.LookupEnv)
+}
+
+func load(fs *pflag.FlagSet, lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	for _, f := range fields() {
+		v, source := f.def, "default"
+		if e, ok := lookup(f.env); ok {
+			v, source = e, "env"
+		}
+		if fs != nil && fs.Changed(f.flag) {
+			v, _ = fs.GetString(f.flag)
+			source = "flag"
+		}
+		if err := f.set(&c, v); err != nil {
+			name := f.env
+			if source == "flag" {
+				name = "--" + f.flag
+			}
+			return Config{}, fmt.Errorf("invalid %s=%q: %w", name, mask(f, v), err)
+		}
+	}
+	return c, nil
+}
+
+// LogValue shows every setting with its secrets masked, so the effective
+// configuration can be logged once at start.
+func (c Config) LogValue() slog.Value {
+	// Re-derive the string form of each setting from its field table so the log
+	// shows the same names an operator sets.
+	attrs := []slog.Attr{
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("public_base_url", c.PublicBaseURL),
+		slog.String("database_url", maskURL(c.DatabaseURL)),
+		slog.Int("database_max_conns", int(c.DatabaseMaxConns)),
+		slog.String("redis_url", maskURL(c.RedisURL)),
+		slog.String("redis_prefix", c.RedisPrefix),
+		slog.String("temporal_address", c.TemporalAddress),
+		slog.String("temporal_namespace", c.TemporalNamespace),
+		slog.String("task_queue", c.TaskQueue),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Float64("trace_sample_ratio", c.TraceSampleRatio),
+		slog.Duration("drain_timeout", c.DrainTimeout),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Bool("secret_key_set", c.SecretKey != ""),
+		slog.String("rate_limit_read", c.RateLimitRead.String()),
+		slog.String("rate_limit_write", c.RateLimitWrite.String()),
+		slog.String("rate_limit_anon", c.RateLimitAnon.String()),
+	}
+	return slog.GroupValue(attrs...)
+}
+
+func mask(f field, v string) string {
+	if f.secret {
+		return maskURL(v)
+	}
+	return v
+}
+
+// maskURL hides the password of a URL; anything that does not parse is hidden whole.
+func maskURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" {
+		if v == "" {
+			return ""
+		}
+		return "****"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "****")
+	}
+	return u.String()
+}
+
+var errEmpty = errors.New("must not be empty")
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errEmpty
+	}
+	return nil
+}
+
+func minLen(v string, n int) error {
+	if v != "" && len(v) < n {
+		return fmt.Errorf("must be at least %d characters", n)
+	}
+	return nil
+}
+
+func oneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %q", allowed)
+}
+
+func absURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	return nil
+}
+
+func schemeURL(v string, schemes ...string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("must be a URL")
+	}
+	if err := oneOf(u.Scheme, schemes...); err != nil {
+		return fmt.Errorf("scheme %w", err)
+	}
+	return nil
+}
+
+func hostPort(v string) error {
+	i := strings.LastIndex(v, ":")
+	if i <= 0 || i == len(v)-1 {
+		return errors.New("must be host:port")
+	}
+	if _, err := strconv.ParseUint(v[i+1:], 10, 16); err != nil {
+		return errors.New("port must be a number up to 65535")
+	}
+	return nil
+}
+
+func intIn(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("must be an integer")
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("must be between %d and %d", lo, hi)
+	}
+	return n, nil
+}
+
+func floatIn(v string, lo, hi float64) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < lo || f > hi {
+		return 0, fmt.Errorf("must be a number between %g and %g", lo, hi)
+	}
+	return f, nil
+}
+
+func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("must be a duration such as 15s or 2m")
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
+	}
+	return d, nil
+}
+
+// parseRate reads "LIMIT/PERIOD", such as "300/60s".
+func parseRate(v string) (Rate, error) {
+	limit, period, ok := strings.Cut(v, "/")
+	if !ok {
+		return Rate{}, errors.New("must be LIMIT/PERIOD, such as 300/60s")
+	}
+	n, err := intIn(limit, 1, 1_000_000)
+	if err != nil {
+		return Rate{}, fmt.Errorf("limit %w", err)
+	}
+	d, err := durationIn(period, time.Second, 24*time.Hour)
+	if err != nil {
+		return Rate{}, fmt.Errorf("period %w", err)
+	}
+	return Rate{Limit: n, Period: d}, nil
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func lookupFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoad_DefaultsWorkOnThisMachine(t *testing.T) {
+	c, err := load(nil, lookupFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]string{
+		"database": {c.DatabaseURL, "postgres://postgres@127.0.0.1:5432/platform?sslmode=disable"},
+		"redis":    {c.RedisURL, "redis://127.0.0.1:6379/0"},
+		"temporal": {c.TemporalAddress, "127.0.0.1:7233"},
+		"ns":       {c.TemporalNamespace, "default"},
+		"http":     {c.HTTPAddr, ":8080"},
+	}
+	for name, got := range checks {
+		if got[0] != got[1] {
+			t.Errorf("%s = %q, want %q", name, got[0], got[1])
+		}
+	}
+	if c.RateLimitWrite != (Rate{300, time.Minute}) || c.DrainTimeout != 15*time.Second {
+		t.Errorf("rate/drain defaults = %v, %v", c.RateLimitWrite, c.DrainTimeout)
+	}
+}
+
+func TestLoad_FlagOverridesEnvOverridesDefault(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if err := fs.Parse([]string{"--http-addr=:9999"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PLATFORM_HTTP_ADDR": ":7777", "PLATFORM_TEMPORAL_NAMESPACE": "ops"}
+	c, err := load(fs, lookupFrom(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":9999" || c.TemporalNamespace != "ops" {
+		t.Errorf("http=%q namespace=%q", c.HTTPAddr, c.TemporalNamespace)
+	}
+}
+
+func TestLoad_InvalidValueNamesTheVariableOnOneLine(t *testing.T) {
+	cases := map[string]string{
+		"PLATFORM_DATABASE_URL":       "mysql://x",
+		"PLATFORM_REDIS_URL":          "http://x",
+		"PLATFORM_TEMPORAL_ADDRESS":   "nohost",
+		"PLATFORM_DRAIN_TIMEOUT":      "soon",
+		"PLATFORM_RATE_LIMIT_WRITE":   "300",
+		"PLATFORM_TRACE_SAMPLE_RATIO": "2",
+		"PLATFORM_LOG_LEVEL":          "loud",
+		"PLATFORM_SECRET_KEY":         "short",
+		"PLATFORM_DATABASE_MAX_CONNS": "0",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := load(nil, lookupFrom(map[string]string{name: value}))
+			if err == nil {
+				t.Fatalf("%s=%q accepted", name, value)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, name) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q does not name %s on one line", msg, name)
+			}
+		})
+	}
+}
+
+func TestLoad_InvalidFlagNamesTheFlag(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	_ = fs.Parse([]string{"--request-timeout=never"})
+	_, err := load(fs, lookupFrom(nil))
+	if err == nil || !strings.Contains(err.Error(), "--request-timeout") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLogValue_MasksPasswords(t *testing.T) {
+	c, err := load(nil, lookupFrom(map[string]string{"PLATFORM_DATABASE_URL": "postgres://u:hunter2@db/x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.LogValue().String(); strings.Contains(s, "hunter2") {
+		t.Errorf("password visible in %s", s)
+	}
+}

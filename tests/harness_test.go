@@ -1,0 +1,167 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+
+	"github.com/acme/platform/api"
+	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/internal/testenv"
+	"github.com/acme/platform/worker"
+)
+
+// stack is one test's platform: API over httptest, a worker on a private
+// task queue, and the connections behind them.
+type stack struct {
+	t        *testing.T
+	cfg      config.Config
+	URL      string
+	DB       *pgxpool.Pool
+	DBURL    string
+	Redis    *goredis.Client
+	Keys     redis.Keys
+	Temporal client.Client
+	API      *api.Server
+}
+
+// testConfig is the default configuration pointed at the test's resources.
+func testConfig(t *testing.T, dbURL string, keys redis.Keys) config.Config {
+	cfg, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DatabaseURL = dbURL
+	cfg.RedisURL = testenv.RedisURL()
+	cfg.RedisPrefix = string(keys)
+	cfg.TemporalAddress = testenv.TemporalAddress(t)
+	cfg.TaskQueue = testenv.TaskQueue(t)
+	cfg.DrainTimeout = 5 * time.Second
+	cfg.SecretKey = "test-secret-key-test-secret-key-0123456789"
+	return cfg
+}
+
+// newStack starts the API and a worker; mutate adjusts the configuration.
+func newStack(t *testing.T, mutate ...func(*config.Config)) *stack {
+	t.Helper()
+	db, dbURL := testenv.Postgres(t)
+	rdb, keys := testenv.Redis(t)
+	s := &stack{t: t, DB: db, Redis: rdb, Keys: keys, Temporal: testenv.Temporal(t)}
+	s.cfg = testConfig(t, dbURL, keys)
+	for _, m := range mutate {
+		m(&s.cfg)
+	}
+	s.DBURL = s.cfg.DatabaseURL
+	log := testenv.Logger(t)
+	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Redis: rdb, Keys: keys, Temporal: s.Temporal,
+		Registry: telemetry.NewRegistry(), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.API = srv
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	s.URL = ts.URL
+	s.startWorker()
+	return s
+}
+
+func (s *stack) startWorker() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- worker.Run(ctx, worker.Deps{Temporal: s.Temporal, TaskQueue: s.cfg.TaskQueue, DB: s.DB,
+			Redis: s.Redis, Keys: s.Keys, Log: testenv.Logger(s.t), DrainTimeout: 2 * time.Second,
+			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: 50})
+	}()
+	s.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			s.t.Errorf("worker: %v", err)
+		}
+	})
+}
+
+// response is a decoded HTTP response.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r response) JSON(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Map decodes the body into a map.
+func (r response) Map(t *testing.T) map[string]any {
+	m := map[string]any{}
+	r.JSON(t, &m)
+	return m
+}
+
+// do sends a request; body may be nil, a string (sent as is) or a value
+// (sent as JSON). headers come in name, value pairs.
+func (s *stack) do(method, path string, body any, headers ...string) response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("read %s %s: %v", method, path, err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+// eventually polls cond every 100ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}

@@ -1,0 +1,66 @@
+// Package worker runs the platform's Temporal worker: it registers every
+// workflow and activity on the task queue, tunes pollers and concurrency
+// from configuration, and stops gracefully, letting running activities end.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/acme/platform/activities"
+	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/workflows"
+)
+
+// Deps is what the worker's activities need.
+type Deps struct {
+	Temporal  client.Client
+	TaskQueue string
+	DB        *pgxpool.Pool
+	Redis     *goredis.Client
+	Keys      redis.Keys
+	Log       *slog.Logger
+
+	DrainTimeout    time.Duration
+	ActivityPollers int
+	WorkflowPollers int
+	MaxActivities   int
+}
+
+// Run polls the task queue until ctx is done, then stops polling and waits up
+// to DrainTimeout for running activities to finish.
+func Run(ctx context.Context, d Deps) error {
+	w := sdkworker.New(d.Temporal, d.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: d.MaxActivities,
+		MaxConcurrentActivityTaskPollers:   d.ActivityPollers,
+		MaxConcurrentWorkflowTaskPollers:   d.WorkflowPollers,
+		WorkerStopTimeout:                  d.DrainTimeout,
+	})
+	Register(w, d)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on %s: %w", d.TaskQueue, err)
+	}
+	d.Log.Info("worker polling", "task_queue", d.TaskQueue, "max_activities", d.MaxActivities)
+	<-ctx.Done()
+	d.Log.Info("worker stopping: no new tasks, waiting for running activities", "drain_timeout", d.DrainTimeout)
+	w.Stop()
+	d.Log.Info("worker stopped")
+	return nil
+}
+
+// Register adds every workflow and activity of the platform to r. Tests use
+// it to build workers on their own task queues.
+func Register(r sdkworker.Registry, d Deps) {
+	r.RegisterWorkflowWithOptions(workflows.Ping, workflow.RegisterOptions{Name: workflows.PingWorkflowName})
+	ping := &activities.Ping{DB: d.DB, Redis: d.Redis, Keys: d.Keys}
+	r.RegisterActivityWithOptions(ping.Record, activity.RegisterOptions{Name: workflows.RecordPingActivityName})
+}
