@@ -1,0 +1,148 @@
+package idempotency
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// A record is a Redis hash under recordKey with fields fp (the body's
+// fingerprint), state ("running" or "done"), token (the claiming request's,
+// so that a request whose lock expired cannot overwrite or delete a newer
+// claim), and once done status, header (JSON) and body (raw bytes).
+//
+// Next to it, bindingKey holds the "METHOD route" a (principal, key) was
+// first used on, so that the same key on another route is refused. Both keys
+// are written by the same script; they must live on one Redis node (this
+// package takes a *goredis.Client, not a cluster client).
+
+// claimScript claims the key for a request, or reports why it cannot.
+// KEYS: record, binding. ARGV: fingerprint, "METHOD route", token, lock ms.
+var claimScript = goredis.NewScript(`
+local bound = redis.call('GET', KEYS[2])
+if bound and bound ~= ARGV[2] then
+  return {'other_route'}
+end
+local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'status', 'header', 'body')
+if rec[1] then
+  return {'exists', rec[1], rec[2], rec[3], rec[4], rec[5]}
+end
+redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'token', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+return {'claimed'}
+`)
+
+// completeScript stores the response; retention starts now.
+// KEYS: record, binding. ARGV: token, status, header, body, ttl ms, "METHOD route".
+var completeScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'header', ARGV[3], 'body', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[2], ARGV[6], 'PX', ARGV[5])
+return 1
+`)
+
+// releaseScript deletes the claim so a retry runs again.
+// KEYS: record, binding. ARGV: token, "METHOD route".
+var releaseScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+`)
+
+// outcome is what a claim found.
+type outcome int
+
+const (
+	claimed    outcome = iota // this request runs the handler
+	running                   // the same request is still running
+	done                      // the same request completed; replay it
+	otherBody                 // the key was used with another body
+	otherRoute                // the key was used on another route
+)
+
+// claim tries to claim sc for a request whose body has fingerprint fp.
+func (s *Store) claim(ctx context.Context, sc scope, fp, token string, lock time.Duration) (outcome, response, error) {
+	res, err := claimScript.Run(ctx, s.rdb, s.redisKeys(sc), fp, sc.method+" "+sc.route, token, lock.Milliseconds()).Slice()
+	if err != nil {
+		return 0, response{}, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	switch str(res, 0) {
+	case "claimed":
+		return claimed, response{}, nil
+	case "other_route":
+		return otherRoute, response{}, nil
+	}
+	switch {
+	case str(res, 1) != fp:
+		return otherBody, response{}, nil
+	case str(res, 2) != "done":
+		return running, response{}, nil
+	}
+	resp, err := decode(str(res, 3), str(res, 4), str(res, 5))
+	return done, resp, err
+}
+
+// complete stores resp under sc for ttl.
+func (s *Store) complete(ctx context.Context, sc scope, token string, resp response) error {
+	header, err := json.Marshal(resp.Header)
+	if err != nil {
+		return fmt.Errorf("encode stored headers: %w", err)
+	}
+	err = completeScript.Run(ctx, s.rdb, s.redisKeys(sc), token, resp.Status, header, resp.Body,
+		s.ttl.Milliseconds(), sc.method+" "+sc.route).Err()
+	if err != nil {
+		return fmt.Errorf("store idempotent response: %w", err)
+	}
+	return nil
+}
+
+// release deletes the claim so that a retry runs again.
+func (s *Store) release(ctx context.Context, sc scope, token string) error {
+	if err := releaseScript.Run(ctx, s.rdb, s.redisKeys(sc), token, sc.method+" "+sc.route).Err(); err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}
+
+// redisKeys are the record and binding keys of sc. The key itself is hashed:
+// it may be 255 characters of anything printable, colons included.
+func (s *Store) redisKeys(sc scope) []string {
+	return []string{
+		s.keys.Key("idem", sc.principal, digest(sc.method, sc.route, sc.key)),
+		s.keys.Key("idem", sc.principal, "route", digest(sc.key)),
+	}
+}
+
+func decode(status, header, body string) (response, error) {
+	code, err := strconv.Atoi(status)
+	if err != nil {
+		return response{}, fmt.Errorf("decode stored status %q: %w", status, err)
+	}
+	resp := response{Status: code, Body: []byte(body)}
+	if err := json.Unmarshal([]byte(header), &resp.Header); err != nil {
+		return response{}, fmt.Errorf("decode stored headers: %w", err)
+	}
+	return resp, nil
+}
+
+// str returns res[i] as a string; Redis nils (missing fields) are "".
+func str(res []any, i int) string {
+	if i >= len(res) {
+		return ""
+	}
+	s, _ := res[i].(string)
+	return s
+}
