@@ -1,0 +1,335 @@
+package flags
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/diegoholiveira/jsonlogic/v3"
+)
+
+// Reasons, as in the OpenFeature specification and flagd.
+const (
+	ReasonStatic         = "STATIC"
+	ReasonTargetingMatch = "TARGETING_MATCH"
+	ReasonSplit          = "SPLIT"
+	ReasonDefault        = "DEFAULT"
+	ReasonDisabled       = "DISABLED"
+	ReasonError          = "ERROR"
+)
+
+// Error codes, as in the OpenFeature specification. Evaluate never returns
+// TargetingKeyMissing: like flagd, a fractional split without a targeting
+// key falls back to the default variant. It is here for callers that map
+// results onto OpenFeature.
+const (
+	ErrorFlagNotFound        = "FLAG_NOT_FOUND"
+	ErrorParse               = "PARSE_ERROR"
+	ErrorTypeMismatch        = "TYPE_MISMATCH"
+	ErrorTargetingKeyMissing = "TARGETING_KEY_MISSING"
+	ErrorInvalidContext      = "INVALID_CONTEXT"
+	ErrorGeneral             = "GENERAL"
+)
+
+// Result is the outcome of one evaluation.
+type Result struct {
+	// Value is the served variant's value (bool, string, float64 or
+	// map[string]any). It is nil when the caller's code default applies: on
+	// errors, for disabled flags, and for flags without a default variant
+	// when targeting does not pick one.
+	Value any
+	// Variant is the served variant's name; empty when Value is nil.
+	Variant string
+	// Reason is one of the Reason constants.
+	Reason string
+	// ErrorCode is one of the Error constants when Reason is ReasonError.
+	ErrorCode string
+	// ErrorMessage explains ErrorCode.
+	ErrorMessage string
+	// FlagMetadata is the flag-set metadata overlaid with the flag's own. It
+	// is shared between evaluations and must not be modified.
+	FlagMetadata map[string]any
+}
+
+// Snapshot is an immutable, compiled set of flags. Building it parses every
+// variant and targeting rule and resolves $ref, so Evaluate only evaluates.
+// A Snapshot is safe for concurrent use.
+type Snapshot struct {
+	flags map[string]*compiled
+	now   func() time.Time
+}
+
+// compiled is one flag ready for evaluation.
+type compiled struct {
+	key          string
+	disabled     bool
+	variants     map[string]any
+	defVariant   string // "" means the code default
+	rule         any    // nil: no targeting
+	fast         *node  // nil: the library evaluates rule
+	path         *pathStep
+	brokenReason string // non-empty: every evaluation is a PARSE_ERROR
+	metadata     map[string]any
+}
+
+// NewSnapshot compiles a flag file. It does not reject anything: a flag whose
+// variants or targeting cannot be used evaluates to ERROR/PARSE_ERROR, which
+// is what flagd does at run time. Run File.Validate first to refuse such
+// files instead.
+func NewSnapshot(f File) *Snapshot {
+	return newSnapshot(f, time.Now)
+}
+
+func newSnapshot(f File, now func() time.Time) *Snapshot {
+	s := &Snapshot{flags: make(map[string]*compiled, len(f.Flags)), now: now}
+	evaluators := decodeEvaluators(f.Evaluators)
+	for key, def := range f.Flags {
+		s.flags[key] = compileFlag(key, def, evaluators, f.Metadata)
+	}
+	return s
+}
+
+func compileFlag(key string, def Flag, evaluators map[string]any, setMeta map[string]any) *compiled {
+	c := &compiled{
+		key:        key,
+		disabled:   def.State == StateDisabled,
+		defVariant: def.DefaultVariant,
+		variants:   make(map[string]any, len(def.Variants)),
+		metadata:   maps.Clone(setMeta),
+	}
+	if c.metadata == nil {
+		c.metadata = map[string]any{}
+	}
+	maps.Copy(c.metadata, def.Metadata)
+	for name, raw := range def.Variants {
+		v, err := decodeRule(raw)
+		if err != nil {
+			c.brokenReason = fmt.Sprintf("variant %q is not valid JSON", name)
+			return c
+		}
+		c.variants[name] = v
+	}
+	if t := trimNull(def.Targeting); t != nil {
+		c.compileTargeting(t, evaluators)
+	}
+	return c
+}
+
+func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]any) {
+	rule, err := decodeRule(raw)
+	if err != nil {
+		c.brokenReason = "targeting is not valid JSON"
+		return
+	}
+	if m, ok := rule.(map[string]any); ok && len(m) == 0 {
+		return // {} means no targeting
+	}
+	rule = resolveRefs(rule, evaluators)
+	if op, ok := unknownOperator(rule); ok {
+		c.brokenReason = fmt.Sprintf("targeting uses unknown operator %q", op)
+		return
+	}
+	c.rule = rule
+	c.path = buildPath(rule)
+	if n, ok := compileFast(rule); ok {
+		c.fast = n
+	}
+}
+
+// Evaluate resolves a flag for a context with flagd's semantics:
+//
+//   - unknown key: ERROR / FLAG_NOT_FOUND;
+//   - disabled flag: DISABLED, no value (the caller's default applies);
+//   - no targeting: STATIC with the default variant;
+//   - targeting returning a variant name (or true/false for variants named
+//     "true"/"false"): TARGETING_MATCH, or SPLIT when the name came from
+//     fractional;
+//   - targeting returning null: DEFAULT with the default variant. An "if"
+//     whose condition fails inside a flagd operator (an invalid version, a
+//     missing bucketing key...) also returns null rather than its else branch;
+//   - targeting returning anything else: ERROR / GENERAL.
+//
+// A flag without a default variant yields no value wherever the default
+// variant would be served.
+func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
+	c, ok := s.flags[key]
+	if !ok {
+		return errorResult(nil, ErrorFlagNotFound, fmt.Sprintf("flag %q not found", key))
+	}
+	if c.disabled {
+		return Result{Reason: ReasonDisabled, FlagMetadata: c.metadata}
+	}
+	if c.brokenReason != "" {
+		return errorResult(c.metadata, ErrorParse, c.brokenReason)
+	}
+	if c.rule == nil {
+		return c.serveDefault(ReasonStatic)
+	}
+	out, split, code, msg := c.runTargeting(ctx, s.now)
+	if code != "" {
+		return errorResult(c.metadata, code, msg)
+	}
+	return c.serve(out, split)
+}
+
+func errorResult(meta map[string]any, code, msg string) Result {
+	return Result{Reason: ReasonError, ErrorCode: code, ErrorMessage: msg, FlagMetadata: meta}
+}
+
+// serveDefault serves the default variant; without one the caller's code
+// default applies and flagd reports DEFAULT.
+func (c *compiled) serveDefault(reason string) Result {
+	if c.defVariant == "" {
+		return Result{Reason: ReasonDefault, FlagMetadata: c.metadata}
+	}
+	v, ok := c.variants[c.defVariant]
+	if !ok {
+		return errorResult(c.metadata, ErrorGeneral,
+			fmt.Sprintf("default variant %q is not a variant of flag %q", c.defVariant, c.key))
+	}
+	return Result{Value: cloneValue(v), Variant: c.defVariant, Reason: reason, FlagMetadata: c.metadata}
+}
+
+// serve maps the targeting result to a variant.
+func (c *compiled) serve(out any, split bool) Result {
+	if out == nil {
+		return c.serveDefault(ReasonDefault)
+	}
+	name := variantName(out)
+	v, ok := c.variants[name]
+	if !ok {
+		return errorResult(c.metadata, ErrorGeneral,
+			fmt.Sprintf("targeting returned %q, which is not a variant of flag %q", name, c.key))
+	}
+	reason := ReasonTargetingMatch
+	if split {
+		reason = ReasonSplit
+	}
+	return Result{Value: cloneValue(v), Variant: name, Reason: reason, FlagMetadata: c.metadata}
+}
+
+// variantName turns a targeting result into a variant key. Like flagd,
+// booleans and numbers become their JSON text, and other values their JSON
+// text with the quotes removed.
+func variantName(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.ReplaceAll(string(b), `"`, "")
+}
+
+// runTargeting evaluates the rule on the fast path when it can, else with the
+// library. It returns the rule's value and whether fractional chose it.
+func (c *compiled) runTargeting(ctx EvalContext, now func() time.Time) (any, bool, string, string) {
+	if c.fast != nil {
+		fits, err := contextFits(ctx.Attributes)
+		if err != nil {
+			return nil, false, ErrorInvalidContext, err.Error()
+		}
+		if fits {
+			e := env{flagKey: c.key, tk: ctx.TargetingKey, attrs: ctx.Attributes, now: now}
+			if v, split, ok := e.eval(c.fast); ok {
+				return v, split, "", ""
+			}
+		}
+	}
+	return c.runLibrary(ctx, now)
+}
+
+func (c *compiled) runLibrary(ctx EvalContext, now func() time.Time) (any, bool, string, string) {
+	data, err := buildData(c.key, ctx, now())
+	if err != nil {
+		return nil, false, ErrorInvalidContext, err.Error()
+	}
+	rec := &opRecorder{}
+	data[keyRecorder] = rec
+	out, err := apply(c.rule, data)
+	if err != nil {
+		return nil, false, ErrorParse, fmt.Sprintf("targeting of flag %q: %v", c.key, err)
+	}
+	exit, split := walkPath(c.path, data, rec)
+	if exit {
+		return nil, false, "", ""
+	}
+	return out, split, "", ""
+}
+
+// apply runs the library, turning its panics (which it reports as errors,
+// except for non-error panic values) into errors.
+func apply(rule, data any) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("jsonlogic: %v", r)
+		}
+	}()
+	return jsonlogic.ApplyInterface(rule, data)
+}
+
+// walkPath replays the "if"s on the result path, whose values the library
+// has already computed: it finds whether the chosen value came from
+// fractional, and whether a condition failed inside a flagd operator, in
+// which case the result is null.
+func walkPath(p *pathStep, data map[string]any, rec *opRecorder) (exit, split bool) {
+	if p.fractional {
+		return false, true
+	}
+	if p.ifArgs == nil {
+		return false, false
+	}
+	last := len(p.ifArgs) - 1
+	for i := 0; i < last; i += 2 {
+		rec.failures = 0
+		cond, err := condValue(p.ifArgs[i], data)
+		if err != nil {
+			return false, false // unreachable: the full evaluation succeeded
+		}
+		if truthy(cond) {
+			return walkPath(p.branches[i+1], data, rec)
+		}
+		if rec.failures > 0 {
+			return true, false
+		}
+	}
+	if len(p.ifArgs)%2 == 1 {
+		return walkPath(p.branches[last], data, rec)
+	}
+	return false, false
+}
+
+// condValue evaluates an "if" condition as the library's parseValues does:
+// objects are rules, anything else (arrays included) is a literal.
+func condValue(cond any, data map[string]any) (any, error) {
+	if _, isRule := cond.(map[string]any); !isRule {
+		return cond, nil
+	}
+	return apply(cond, data)
+}
+
+// cloneValue copies object variants so callers cannot modify the snapshot.
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	}
+	return v
+}
