@@ -54,7 +54,11 @@ func requestID(baseURL string, log *slog.Logger) Middleware {
 // tracing continues a valid inbound W3C trace or starts one (an invalid
 // traceparent is ignored by the propagator, never an error) and answers the
 // trace id in X-Trace-Id.
-func tracing(next http.Handler) http.Handler {
+func tracing(tp trace.TracerProvider) Middleware {
+	return func(next http.Handler) http.Handler { return traced(tp, next) }
+}
+
+func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tid := trace.SpanContextFromContext(r.Context()).TraceID().String()
 		w.Header().Set("X-Trace-Id", tid)
@@ -63,6 +67,8 @@ func tracing(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 	return otelhttp.NewHandler(inner, "http.server",
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(telemetry.Propagator),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeTemplate(r) }),
 		// RED metrics come from our own Prometheus collectors below.
 		otelhttp.WithMeterProvider(noopMeterProvider()),

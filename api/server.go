@@ -13,13 +13,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/internal/telemetry"
 )
 
 // Deps is what the API needs from the process.
@@ -31,18 +36,30 @@ type Deps struct {
 	Temporal client.Client
 	Registry *prometheus.Registry
 	Log      *slog.Logger
+	// Tracer makes the request spans; nil uses the global provider when one
+	// is installed, else a private one sampling at the configured ratio.
+	Tracer trace.TracerProvider
 }
 
 // Server is the API server.
 type Server struct {
 	deps     Deps
 	handler  http.Handler
+	router   *mux.Router
+	openapi  map[string]any
+	tracer   trace.TracerProvider
 	draining atomic.Bool
 }
 
 // New builds the server and its routes.
 func New(d Deps) (*Server, error) {
-	s := &Server{deps: d}
+	s := &Server{deps: d, tracer: d.Tracer}
+	if s.tracer == nil {
+		s.tracer = otel.GetTracerProvider()
+		if _, isSDK := s.tracer.(*sdktrace.TracerProvider); !isSDK {
+			s.tracer = telemetry.NewTracerProvider(d.Config.TraceSampleRatio)
+		}
+	}
 	h, err := s.routes()
 	if err != nil {
 		return nil, err

@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/api"
+	"github.com/acme/platform/api/keys"
+	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
@@ -30,7 +32,8 @@ type stack struct {
 	URL      string
 	DB       *pgxpool.Pool
 	DBURL    string
-	Redis    *goredis.Client
+	Redis    *goredis.Client // the tests' own client
+	APIRedis *goredis.Client // the API's client; close it to take Redis away from the API
 	Keys     redis.Keys
 	Temporal client.Client
 	API      *api.Server
@@ -64,7 +67,13 @@ func newStack(t *testing.T, mutate ...func(*config.Config)) *stack {
 	}
 	s.DBURL = s.cfg.DatabaseURL
 	log := testenv.Logger(t)
-	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Redis: rdb, Keys: keys, Temporal: s.Temporal,
+	apiRedis, err := redis.Open(s.cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apiRedis.Close() })
+	s.APIRedis = apiRedis
+	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
 		Registry: telemetry.NewRegistry(), Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -164,4 +173,27 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// key creates an API key directly in the store and returns its secret.
+func (s *stack) key(principal string, scopes ...string) string {
+	s.t.Helper()
+	_, secret, err := (&keys.Store{DB: s.DB}).Create(context.Background(), keys.NewKey{
+		ID: ids.New(ids.Key), Principal: principal, Name: "test", Scopes: scopes})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return secret
+}
+
+// bearer returns the Authorization header pair for secret.
+func bearer(secret string) []string { return []string{"Authorization", "Bearer " + secret} }
+
+// with appends header pairs.
+func with(pairs ...[]string) []string {
+	var out []string
+	for _, p := range pairs {
+		out = append(out, p...)
+	}
+	return out
 }

@@ -9,7 +9,8 @@ import (
 
 func TestPing_WorkflowWritesRowAndKey(t *testing.T) {
 	s := newStack(t)
-	res := s.do(http.MethodPost, "/v1/ping", map[string]string{"message": "hello"})
+	auth := bearer(s.key("ops", "jobs:read"))
+	res := s.do(http.MethodPost, "/v1/ping", map[string]string{"message": "hello"}, auth...)
 	if res.Status != http.StatusAccepted {
 		t.Fatalf("POST /v1/ping = %d %s", res.Status, res.Body)
 	}
@@ -26,7 +27,7 @@ func TestPing_WorkflowWritesRowAndKey(t *testing.T) {
 		Message                string
 	}
 	eventually(t, 20*time.Second, "the ping workflow to complete", func() bool {
-		s.do(http.MethodGet, "/v1/ping/"+started.ID, nil).JSON(t, &view)
+		s.do(http.MethodGet, "/v1/ping/"+started.ID, nil, auth...).JSON(t, &view)
 		return view.Status == "completed"
 	})
 	if !view.Row || !view.Key || view.Message != "hello" {
@@ -60,7 +61,7 @@ func TestOps_ReadyHealthAndMetrics(t *testing.T) {
 
 func TestOps_ReadyzNamesWhatFailed(t *testing.T) {
 	s := newStack(t)
-	_ = s.Redis.Close() // the API's client: Redis "down" for this server only
+	_ = s.APIRedis.Close() // Redis "down" for this server only
 	res := s.do(http.MethodGet, "/readyz", nil)
 	if res.Status != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("readyz = %d (Retry-After %q)", res.Status, res.Header.Get("Retry-After"))

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/internal/devserver"
+	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/testenv"
 )
 
@@ -44,7 +46,11 @@ func TestShutdown_SIGTERMDrainsInFlightRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, dbURL := testenv.Postgres(t)
+	db, dbURL := testenv.Postgres(t)
+	_, secret, err := (&keys.Store{DB: db}).Create(t.Context(), keys.NewKey{ID: ids.New(ids.Key), Principal: "ops", Name: "burst", Scopes: []string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, keys := testenv.Redis(t)
 	port, err := devserver.FreePort()
 	if err != nil {
@@ -61,6 +67,9 @@ func TestShutdown_SIGTERMDrainsInFlightRequests(t *testing.T) {
 		"PLATFORM_TASK_QUEUE="+testenv.TaskQueue(t),
 		"PLATFORM_DRAIN_TIMEOUT=10s",
 		"PLATFORM_LOG_LEVEL=warn",
+		"PLATFORM_RATE_LIMIT_WRITE=100000/60s",
+		"PLATFORM_RATE_LIMIT_READ=100000/60s",
+		"PLATFORM_RATE_LIMIT_ANON=100000/60s",
 	)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
@@ -79,7 +88,7 @@ func TestShutdown_SIGTERMDrainsInFlightRequests(t *testing.T) {
 	})
 
 	slow := make(chan error, 1)
-	go func() { slow <- slowPing(base, time.Second) }()
+	go func() { slow <- slowPing(base, secret, time.Second) }()
 	time.Sleep(200 * time.Millisecond) // the slow request is in flight
 
 	var completed, refused atomic.Int64
@@ -91,7 +100,7 @@ func TestShutdown_SIGTERMDrainsInFlightRequests(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 60; i++ {
-				err := burstRequest(base, i)
+				err := burstRequest(base, secret, i)
 				switch {
 				case err == nil:
 					completed.Add(1)
@@ -136,14 +145,16 @@ var errNoResponse = errors.New("no response: server gone before the request was 
 
 // burstRequest alternates readiness probes and workflow starts. A request
 // either gets no response at all (the listener is closed) or a whole one.
-func burstRequest(base string, i int) error {
-	var resp *http.Response
-	var err error
+func burstRequest(base, secret string, i int) error {
+	var req *http.Request
 	if i%2 == 0 {
-		resp, err = http.Get(base + "/readyz")
+		req, _ = http.NewRequest(http.MethodGet, base+"/readyz", nil)
 	} else {
-		resp, err = http.Post(base+"/v1/ping", "application/json", strings.NewReader(`{"message":"burst"}`))
+		req, _ = http.NewRequest(http.MethodPost, base+"/v1/ping", strings.NewReader(`{"message":"burst"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+secret)
 	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return errNoResponse
 	}
@@ -164,7 +175,7 @@ func burstRequest(base string, i int) error {
 
 // slowPing sends a ping whose body trickles in over d, so that it is still
 // being read when SIGTERM arrives.
-func slowPing(base string, d time.Duration) error {
+func slowPing(base, secret string, d time.Duration) error {
 	pr, pw := io.Pipe()
 	go func() {
 		parts := []string{`{"mess`, `age":`, `"slow`, `"}`}
@@ -178,6 +189,7 @@ func slowPing(base string, d time.Duration) error {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/ping", pr)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/acme/platform/api/idempotency"
 	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
@@ -30,13 +31,16 @@ type Deps struct {
 	Keys      redis.Keys
 	Temporal  client.Client
 	TaskQueue string
+	// Protect wraps a handler with authentication, rate limiting and
+	// idempotency; the ping needs any valid key.
+	Protect func(scope string, h http.Handler) http.Handler
 }
 
 // Routes registers the ping routes on r.
 func Routes(r *mux.Router, d Deps) {
 	h := &handlers{d}
-	r.Handle("/v1/ping", web.HandlerFunc(h.create)).Methods(http.MethodPost)
-	r.Handle("/v1/ping/{id}", web.HandlerFunc(h.get)).Methods(http.MethodGet)
+	r.Handle("/v1/ping", d.Protect("", web.HandlerFunc(h.create))).Methods(http.MethodPost)
+	r.Handle("/v1/ping/{id}", d.Protect("", web.HandlerFunc(h.get))).Methods(http.MethodGet, http.MethodHead)
 }
 
 type handlers struct{ Deps }
@@ -69,12 +73,16 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if req.Message == "" {
 		req.Message = "pong"
 	}
-	id := ids.New(ids.Ping)
+	id := idempotency.ResourceID(r.Context(), ids.Ping)
 	run, err := h.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
 		ID:                    workflows.PingWorkflowID(id),
 		TaskQueue:             h.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.Ping, workflows.PingInput{ID: id, Message: req.Message})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return problem.Newf(problem.Conflict, "ping %s was already started under this Idempotency-Key", id)
+	}
 	if err != nil {
 		return problem.UnavailableAfter(2, "could not start the ping workflow", err)
 	}

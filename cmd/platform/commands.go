@@ -39,7 +39,7 @@ func apiCmd() *cobra.Command {
 
 func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("starting api", "version", versionString(), "config", cfg)
-	_, shutdown := telemetry.NewTracerProvider(cfg.TraceSampleRatio)
+	_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
 	defer shutdown(context.WithoutCancel(ctx))
 	d, err := connect(ctx, cfg, log)
 	if err != nil {
@@ -64,7 +64,7 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			log.Info("starting worker", "version", versionString(), "config", cfg)
-			_, shutdown := telemetry.NewTracerProvider(cfg.TraceSampleRatio)
+			_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
 			defer shutdown(context.WithoutCancel(cmd.Context()))
 			d, err := connect(cmd.Context(), cfg, log)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,9 +18,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/keys"
+	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/devserver"
+	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/telemetry"
 	"github.com/acme/platform/worker"
 )
@@ -52,6 +57,10 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		cfg.SecretKey = key
 	}
+	if len(cfg.WebhookAllowedNetworks) == 0 {
+		// Local receivers are the point of a dev stack.
+		cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	server, err := startDevTemporal(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -63,7 +72,7 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := database.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
 		return err
 	}
-	_, shutdown := telemetry.NewTracerProvider(cfg.TraceSampleRatio)
+	_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
 	defer shutdown(context.WithoutCancel(ctx))
 	d, err := connect(ctx, cfg, log)
 	if err != nil {
@@ -137,7 +146,19 @@ func devSecret(path, prefix string) (string, error) {
 // devAdminKey returns the development admin API key, generated once and
 // stored under the dev directory.
 func devAdminKey(ctx context.Context, cfg config.Config, d *deps) (string, error) {
-	return devSecret(filepath.Join(cfg.DevDir, "admin-key"), "plk_")
+	secret, err := devSecret(filepath.Join(cfg.DevDir, "admin-key"), auth.KeyPrefix)
+	if err != nil {
+		return "", err
+	}
+	// The id derives from the secret, so registering it again is a no-op.
+	_, _, err = (&keys.Store{DB: d.db}).Create(ctx, keys.NewKey{
+		ID: ids.Derive(ids.Key, "dev-admin", secret), Principal: "dev", Name: "platform dev admin",
+		Scopes: []string{auth.ScopeAdmin}, Secret: secret,
+	})
+	if err != nil && !errors.Is(err, problem.ErrConflict) {
+		return "", fmt.Errorf("register the dev admin key: %w", err)
+	}
+	return secret, nil
 }
 
 func printBanner(cfg config.Config, adminKey string) {

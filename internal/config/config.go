@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -51,6 +52,10 @@ type Config struct {
 	WorkerActivityPollers int
 	WorkerWorkflowPollers int
 	WorkerMaxActivities   int
+
+	WebhookAllowedNetworks []netip.Prefix
+	WebhookTimeout         time.Duration
+	UploadMaxBytes         int64
 
 	DevDir      string
 	TemporalCLI string
@@ -140,6 +145,16 @@ func fields() []field {
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 256); c.WorkerWorkflowPollers = n; return err }},
 		{env: "PLATFORM_WORKER_MAX_ACTIVITIES", flag: "worker-max-activities", def: "200", usage: "activities one worker runs at once",
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.WorkerMaxActivities = n; return err }},
+		{env: "PLATFORM_WEBHOOK_ALLOWED_NETWORKS", flag: "webhook-allowed-networks", def: "", usage: "comma-separated CIDRs that webhooks may target although private, loopback or link-local (platform dev allows loopback)",
+			set: func(c *Config, v string) error { p, err := parsePrefixes(v); c.WebhookAllowedNetworks = p; return err }},
+		{env: "PLATFORM_WEBHOOK_TIMEOUT", flag: "webhook-timeout", def: "10s", usage: "timeout of one webhook delivery attempt",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 100*time.Millisecond, 5*time.Minute)
+				c.WebhookTimeout = d
+				return err
+			}},
+		{env: "PLATFORM_UPLOAD_MAX_BYTES", flag: "upload-max-bytes", def: "33554432", usage: "largest upload body (32 MiB)",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 1<<34); c.UploadMaxBytes = int64(n); return err }},
 		{env: "PLATFORM_DEV_DIR", flag: "dev-dir", def: ".dev", usage: "state directory of platform dev (Temporal SQLite file, dev key)",
 			set: func(c *Config, v string) error { c.DevDir = v; return nonEmpty(v) }},
 		{env: "PLATFORM_TEMPORAL_CLI", flag: "temporal-cli", def: "bin/temporal", usage: "Temporal CLI that platform dev starts as the dev server",
@@ -314,6 +329,31 @@ func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
 	}
 	return d, nil
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs (or single addresses).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR or address", part)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // parseRate reads "LIMIT/PERIOD", such as "300/60s".

@@ -1,0 +1,173 @@
+package keys
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/idempotency"
+	"github.com/acme/platform/api/page"
+	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/internal/ids"
+)
+
+// Deps holds what the keys handlers use.
+type Deps struct {
+	Store *Store
+	// Protect wraps a handler with authentication for scope, rate limiting
+	// and idempotency.
+	Protect func(scope string, h http.Handler) http.Handler
+	// Forget drops a key from the authentication cache of this process.
+	Forget func(keyID string)
+	// CursorSecret signs pagination cursors.
+	CursorSecret []byte
+}
+
+// Routes registers the keys resource on r.
+func Routes(r *mux.Router, d Deps) {
+	h := &handlers{d}
+	r.Handle("/v1/keys", d.Protect(auth.ScopeKeysAdmin, web.HandlerFunc(h.create))).Methods(http.MethodPost)
+	r.Handle("/v1/keys", d.Protect(auth.ScopeKeysAdmin, web.HandlerFunc(h.list))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/v1/keys/{id}", d.Protect(auth.ScopeKeysAdmin, web.HandlerFunc(h.get))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/v1/keys/{id}", d.Protect(auth.ScopeKeysAdmin, web.HandlerFunc(h.revoke))).Methods(http.MethodDelete)
+}
+
+type handlers struct{ Deps }
+
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
+	caller, _ := auth.FromContext(r.Context())
+	var req createRequest
+	if err := web.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if errs := req.validate(time.Now()); len(errs) > 0 {
+		return problem.Validation(errs...)
+	}
+	principal := caller.Name
+	if req.Principal != nil {
+		principal = *req.Principal
+	}
+	if err := mayGrant(caller, principal, req.Scopes); err != nil {
+		return err
+	}
+	k, secret, err := h.Store.Create(r.Context(), NewKey{
+		ID: idempotency.ResourceID(r.Context(), ids.Key), Principal: principal, Name: req.Name,
+		Scopes: req.Scopes, CreatedBy: caller.KeyID, ExpiresAt: req.ExpiresAt,
+	})
+	if err != nil {
+		return err
+	}
+	v := toView(k)
+	v.Secret = secret
+	w.Header().Set("Location", "/v1/keys/"+k.ID)
+	return web.WriteJSON(w, http.StatusCreated, v)
+}
+
+// mayGrant enforces that keys:admin acts only for its own principal, that
+// only admin acts for others, and that nobody grants a scope they lack.
+func mayGrant(caller auth.Principal, principal string, scopes []string) error {
+	if principal != caller.Name && !caller.IsAdmin() {
+		return auth.InsufficientScope(auth.ScopeAdmin)
+	}
+	for _, s := range scopes {
+		if !caller.Has(s) {
+			return auth.InsufficientScope(s)
+		}
+	}
+	return nil
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	caller, _ := auth.FromContext(r.Context())
+	filters := url.Values{}
+	principal := caller.Name
+	if caller.IsAdmin() {
+		principal = r.URL.Query().Get("principal")
+		if principal != "" {
+			filters.Set("principal", principal)
+		}
+	}
+	if err := rejectUnknownParams(r, "principal"); err != nil {
+		return err
+	}
+	req, err := page.Parse(r, h.CursorSecret, caller.Name, filters)
+	if err != nil {
+		return err
+	}
+	rows, err := h.Store.List(r.Context(), ListFilter{Principal: principal}, req)
+	if err != nil {
+		return err
+	}
+	views := make([]keyView, len(rows))
+	for i, k := range rows {
+		views[i] = toView(k)
+	}
+	p := page.Build(views, req, func(v keyView) page.Cursor { return page.Cursor{CreatedAt: v.CreatedAt, ID: v.ID} },
+		h.CursorSecret, caller.Name, filters)
+	return page.Write(w, r, p)
+}
+
+// rejectUnknownParams answers 400 for query parameters the list does not know,
+// so that a typo in a filter never silently lists everything.
+func rejectUnknownParams(r *http.Request, known ...string) error {
+	var errs []problem.FieldError
+	for name := range r.URL.Query() {
+		if name == "limit" || name == "cursor" || contains(known, name) {
+			continue
+		}
+		errs = append(errs, problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
+	}
+	if len(errs) > 0 {
+		return problem.Validation(errs...)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *handlers) visible(r *http.Request) (Key, error) {
+	caller, _ := auth.FromContext(r.Context())
+	id := mux.Vars(r)["id"]
+	k, err := h.Store.Get(r.Context(), id)
+	if err != nil {
+		return Key{}, err
+	}
+	if !caller.CanSee(k.Principal) {
+		// Never reveal that another principal's key exists.
+		return Key{}, problem.Newf(problem.NotFound, "no key %q", id)
+	}
+	return k, nil
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	k, err := h.visible(r)
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusOK, toView(k))
+}
+
+func (h *handlers) revoke(w http.ResponseWriter, r *http.Request) error {
+	k, err := h.visible(r)
+	if err != nil {
+		return err
+	}
+	if err := h.Store.Revoke(r.Context(), k.ID); err != nil {
+		return err
+	}
+	if h.Forget != nil {
+		h.Forget(k.ID)
+	}
+	return web.NoContent(w)
+}

@@ -1,0 +1,90 @@
+package keys
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/problem"
+)
+
+// createRequest is the body of POST /v1/keys.
+type createRequest struct {
+	Principal *string    `json:"principal"`
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// keyView is a key as the API shows it; Secret only in the create response.
+type keyView struct {
+	ID         string     `json:"id"`
+	Principal  string     `json:"principal"`
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	Secret     string     `json:"secret,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+func toView(k Key) keyView {
+	return keyView{ID: k.ID, Principal: k.Principal, Name: k.Name, Scopes: k.Scopes,
+		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.ExpiresAt), LastUsedAt: utc(k.LastUsedAt), RevokedAt: utc(k.RevokedAt)}
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// ValidPrincipal reports whether name can be a principal: 1–64 characters
+// of lowercase letters, digits, '-', '_' and '.'.
+func ValidPrincipal(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks the body and collects every field error.
+func (req createRequest) validate(now time.Time) []problem.FieldError {
+	var errs []problem.FieldError
+	add := func(ptr, code, detail string) {
+		errs = append(errs, problem.FieldError{Pointer: ptr, Code: code, Detail: detail})
+	}
+	if req.Principal != nil && !ValidPrincipal(*req.Principal) {
+		add("#/principal", "invalid", "must be 1 to 64 of a-z, 0-9, '-', '_' and '.'")
+	}
+	if n := len(strings.TrimSpace(req.Name)); n == 0 || len(req.Name) > 100 {
+		add("#/name", "required", "must be 1 to 100 characters")
+	}
+	if len(req.Scopes) == 0 {
+		add("#/scopes", "required", "must list at least one scope")
+	}
+	seen := map[string]bool{}
+	for i, s := range req.Scopes {
+		ptr := "#/scopes/" + strconv.Itoa(i)
+		switch {
+		case !auth.ValidScope(s):
+			add(ptr, "invalid", "is not a known scope: "+strings.Join(auth.AllScopes, ", "))
+		case seen[s]:
+			add(ptr, "duplicate", "is listed twice")
+		}
+		seen[s] = true
+	}
+	if req.ExpiresAt != nil && !req.ExpiresAt.After(now) {
+		add("#/expires_at", "out_of_range", "must be in the future")
+	}
+	return errs
+}

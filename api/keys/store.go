@@ -1,0 +1,170 @@
+// Package keys is the API keys resource: the store of hashed keys, the
+// /v1/keys handlers, and the functions the CLI twin uses.
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/page"
+	"github.com/acme/platform/api/problem"
+)
+
+// Key is a stored API key, without its secret.
+type Key struct {
+	ID         string
+	Principal  string
+	Name       string
+	Scopes     []string
+	CreatedBy  string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+}
+
+// NewKey is what Create needs.
+type NewKey struct {
+	ID        string
+	Principal string
+	Name      string
+	Scopes    []string
+	CreatedBy string
+	ExpiresAt *time.Time
+	// Secret, when set, is used instead of a random one (platform dev's
+	// stored admin key); it must start with plk_.
+	Secret string
+}
+
+// Store keeps API keys in Postgres.
+type Store struct {
+	DB *pgxpool.Pool
+}
+
+var _ auth.KeyLookup = (*Store)(nil)
+
+// NewSecret returns a fresh key secret: plk_ and 32 random bytes.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return auth.KeyPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+const insertKey = `
+INSERT INTO api_keys (id, principal, name, scopes, hash, created_by, expires_at)
+VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7)
+ON CONFLICT DO NOTHING
+RETURNING created_at`
+
+// Create stores a key and returns it with its secret, the only time the
+// secret exists outside the caller. A key whose id or secret already exists
+// is a conflict: ids derived from an Idempotency-Key collide here.
+func (s *Store) Create(ctx context.Context, in NewKey) (Key, string, error) {
+	secret := in.Secret
+	if secret == "" {
+		secret = NewSecret()
+	}
+	k := Key{ID: in.ID, Principal: in.Principal, Name: in.Name, Scopes: in.Scopes, CreatedBy: in.CreatedBy, ExpiresAt: in.ExpiresAt}
+	err := s.DB.QueryRow(ctx, insertKey, in.ID, in.Principal, in.Name, in.Scopes, auth.Hash(secret), in.CreatedBy, in.ExpiresAt).Scan(&k.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Key{}, "", fmt.Errorf("create key %s: %w", in.ID, problem.ErrConflict)
+	}
+	if err != nil {
+		return Key{}, "", fmt.Errorf("create key %s: %w", in.ID, err)
+	}
+	return k, secret, nil
+}
+
+const keyColumns = `id, principal, name, scopes, COALESCE(created_by, ''), created_at, last_used_at, expires_at, revoked_at`
+
+func scanKey(row pgx.Row) (Key, error) {
+	var k Key
+	err := row.Scan(&k.ID, &k.Principal, &k.Name, &k.Scopes, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.ExpiresAt, &k.RevokedAt)
+	return k, err
+}
+
+// Get returns the key id.
+func (s *Store) Get(ctx context.Context, id string) (Key, error) {
+	k, err := scanKey(s.DB.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Key{}, fmt.Errorf("get key %s: %w", id, problem.ErrNotFound)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("get key %s: %w", id, err)
+	}
+	return k, nil
+}
+
+// Revoke marks key id revoked; revoking twice keeps the first time.
+func (s *Store) Revoke(ctx context.Context, id string) error {
+	_, err := s.DB.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()) WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	return nil
+}
+
+const lookupKey = `
+SELECT id, principal, scopes, hash, expires_at, revoked_at, last_used_at
+FROM api_keys WHERE hash = $1`
+
+// LookupKey finds a key by its hash and notes its use, at most once a minute
+// per key so that busy keys do not turn every request into a write.
+func (s *Store) LookupKey(ctx context.Context, hash []byte) (auth.Key, error) {
+	var k auth.Key
+	var lastUsed *time.Time
+	err := s.DB.QueryRow(ctx, lookupKey, hash).Scan(&k.ID, &k.Principal, &k.Scopes, &k.Hash, &k.ExpiresAt, &k.RevokedAt, &lastUsed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return auth.Key{}, auth.ErrUnknownKey
+	}
+	if err != nil {
+		return auth.Key{}, fmt.Errorf("look up key: %w", err)
+	}
+	if lastUsed == nil || time.Since(*lastUsed) > time.Minute {
+		// Best effort: a failed touch must not fail the request.
+		_, _ = s.DB.Exec(ctx, `UPDATE api_keys SET last_used_at = clock_timestamp() WHERE id = $1`, k.ID)
+	}
+	return k, nil
+}
+
+// ListFilter selects keys: by principal when set.
+type ListFilter struct {
+	Principal string
+}
+
+// The keyset condition comes from page.Request.Where; each filter combination
+// has its own statement so the planner uses the matching index
+// (api_keys_page or api_keys_principal_page).
+const (
+	listAllKeys = `SELECT ` + keyColumns + ` FROM api_keys WHERE %s
+ORDER BY created_at DESC, id DESC LIMIT $1`
+	listPrincipalKeys = `SELECT ` + keyColumns + ` FROM api_keys WHERE principal = $2 AND %s
+ORDER BY created_at DESC, id DESC LIMIT $1`
+)
+
+// List returns one page of keys, newest first, with one extra row so the
+// caller can tell whether more follow.
+func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]Key, error) {
+	query, args := listAllKeys, []any{req.FetchLimit()}
+	if f.Principal != "" {
+		query, args = listPrincipalKeys, append(args, f.Principal)
+	}
+	where, after := req.Where("created_at", "id", len(args)+1)
+	rows, err := s.DB.Query(ctx, fmt.Sprintf(query, where), append(args, after...)...)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Key, error) { return scanKey(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
