@@ -16,8 +16,8 @@ import (
 
 	"github.com/acme/platform/api"
 	"github.com/acme/platform/api/keys"
-	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
 	"github.com/acme/platform/internal/testenv"
@@ -27,7 +27,7 @@ import (
 // stack is one test's platform: API over httptest, a worker on a private
 // task queue, and the connections behind them.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	cfg      config.Config
 	URL      string
 	DB       *pgxpool.Pool
@@ -40,7 +40,7 @@ type stack struct {
 }
 
 // testConfig is the default configuration pointed at the test's resources.
-func testConfig(t *testing.T, dbURL string, keys redis.Keys) config.Config {
+func testConfig(t testing.TB, dbURL string, keys redis.Keys) config.Config {
 	cfg, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func testConfig(t *testing.T, dbURL string, keys redis.Keys) config.Config {
 }
 
 // newStack starts the API and a worker; mutate adjusts the configuration.
-func newStack(t *testing.T, mutate ...func(*config.Config)) *stack {
+func newStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 	t.Helper()
 	db, dbURL := testenv.Postgres(t)
 	rdb, keys := testenv.Redis(t)
