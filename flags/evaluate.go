@@ -272,6 +272,9 @@ func apply(rule, data any) (out any, err error) {
 			err = fmt.Errorf("jsonlogic: %v", r)
 		}
 	}()
+	// Apply works on readers and writers and re-encodes JSON on every call;
+	// ApplyInterface is the in-memory form this hot path needs.
+	//lint:ignore SA1019 no non-deprecated in-memory entry point in v3.5
 	return jsonlogic.ApplyInterface(rule, data)
 }
 

@@ -185,6 +185,7 @@ func fractionalArgs(values, data any) (any, bool) {
 		return nil, false
 	}
 	d, ok := parseDistribution(rest, func(rule any) (any, bool) {
+		//lint:ignore SA1019 no non-deprecated in-memory entry point in v3.5
 		v, err := jsonlogic.ApplyInterface(rule, data)
 		return v, err == nil
 	})
