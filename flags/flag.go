@@ -102,16 +102,33 @@ func (f File) Marshal() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes a flag definition, treating "targeting": null as no
-// targeting.
+// targeting. Member names match exactly, as in flagd: encoding/json would
+// otherwise take "Targeting" or "tArgetinG" for "targeting", which the
+// validator (working on exact names) never checked.
 func (f *Flag) UnmarshalJSON(data []byte) error {
-	type plain Flag // drops the method, so this does not recurse
-	var p plain
-	if err := json.Unmarshal(data, &p); err != nil {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
 		return err
 	}
-	p.Key = f.Key
-	p.Targeting = trimNull(p.Targeting)
-	*f = Flag(p)
+	out := Flag{Key: f.Key}
+	fields := []struct {
+		name string
+		dst  any
+	}{
+		{"state", &out.State}, {"variants", &out.Variants}, {"defaultVariant", &out.DefaultVariant},
+		{"targeting", &out.Targeting}, {"metadata", &out.Metadata},
+	}
+	for _, fd := range fields {
+		raw, ok := members[fd.name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, fd.dst); err != nil {
+			return fmt.Errorf("flag member %q: %w", fd.name, err)
+		}
+	}
+	out.Targeting = trimNull(out.Targeting)
+	*f = out
 	return nil
 }
 
