@@ -13,6 +13,8 @@ import (
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
+
+	"github.com/acme/platform/internal/telemetry"
 )
 
 // Options configures Dial.
@@ -25,7 +27,9 @@ type Options struct {
 
 // Dial connects to Temporal, failing fast when the frontend does not answer.
 func Dial(ctx context.Context, o Options) (client.Client, error) {
-	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{})
+	// The propagator is explicit so that trace context reaches workflow
+	// headers even where no global OpenTelemetry propagator is installed.
+	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{TextMapPropagator: telemetry.Propagator})
 	if err != nil {
 		return nil, fmt.Errorf("create temporal tracing interceptor: %w", err)
 	}

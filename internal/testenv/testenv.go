@@ -30,6 +30,7 @@ import (
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/devserver"
 	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/internal/temporalclient"
 )
 
 // Suffix returns a short random string for unique names.
@@ -185,9 +186,11 @@ func temporalCLI() (string, error) {
 }
 
 // Temporal returns a client of the test Temporal server, closed at the end.
+// It is dialled as the platform dials, tracing interceptor included.
 func Temporal(t testing.TB) client.Client {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: TemporalAddress(t), Logger: quietLogger{}})
+	c, err := temporalclient.Dial(context.Background(), temporalclient.Options{
+		Address: TemporalAddress(t), Namespace: "default", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("dial temporal: %v", err)
 	}
@@ -197,10 +200,3 @@ func Temporal(t testing.TB) client.Client {
 
 // TaskQueue returns a task queue name no other test uses.
 func TaskQueue(t testing.TB) string { return "test-" + Suffix() }
-
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
