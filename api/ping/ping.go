@@ -78,7 +78,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		ID:                    workflows.PingWorkflowID(id),
 		TaskQueue:             h.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.Ping, workflows.PingInput{ID: id, Message: req.Message})
+	}, workflows.PingWorkflowName, workflows.PingInput{ID: id, Message: req.Message})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return problem.Newf(problem.Conflict, "ping %s was already started under this Idempotency-Key", id)
