@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check lint unit fuzz bench-api bench-jobs clean
+.PHONY: dev build test vet fmt-check lint unit fuzz bench-api bench-jobs bench-flags clean
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -41,8 +41,9 @@ unit: $(BIN)/temporal
 
 test: vet fmt-check lint unit fuzz
 
-# Each fuzz target runs its seed corpus and a few seconds of new inputs.
-FUZZ_TIME ?= 5s
+# Each fuzz target runs its seed corpus and a fixed number of new inputs (a
+# count, not a duration: a deadline can end a run mid-input and fail it).
+FUZZ_TIME ?= 10000x
 fuzz:
 	@$(GO) test -list 'Fuzz.*' ./... 2>/dev/null | awk '/^Fuzz/ {names[n++]=$$1} /^ok/ {for (i = 0; i < n; i++) print $$2, names[i]; n = 0}' | \
 	while read -r pkg target; do \
@@ -57,3 +58,21 @@ clean:
 # running the same query, 32 connections, one run; prints the ratio.
 bench-api: $(BIN)/temporal
 	$(GO) test -run '^$$' -bench BenchmarkAPIKeysGet -benchtime 1x -count 1 ./tests/
+
+# Webhook jobs through POST /v1/jobs against raw client.ExecuteWorkflow of the
+# same workflow on the same dev server and worker: accepted/s and completed/s
+# for both, and both ratios. BENCH_JOBS_N jobs per path, BENCH_JOBS_CONCURRENCY
+# clients; the worker takes PLATFORM_WORKER_* from the environment.
+BENCH_JOBS_N ?= 400
+BENCH_JOBS_CONCURRENCY ?= 32
+bench-jobs: $(BIN)/temporal
+	set -o pipefail; PLATFORM_BENCH_JOBS=1 PLATFORM_BENCH_JOBS_N=$(BENCH_JOBS_N) PLATFORM_BENCH_JOBS_CONCURRENCY=$(BENCH_JOBS_CONCURRENCY) \
+		$(GO) test -run '^TestBenchJobs$$' -count 1 -timeout 15m -v ./tests/ | grep -v '^=== RUN\|^--- \|level='
+
+# Flag evaluation in process (the evaluator alone, the OpenFeature provider,
+# and the OpenFeature client with the platform hook; static, targeting and
+# fractional flags) and OFREP evaluations through the API's whole handler
+# stack: ns/op, allocs/op and req/s.
+bench-flags: $(BIN)/temporal
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./flags/ ./flags/provider/
+	$(GO) test -run '^$$' -bench BenchmarkOFREP -benchmem -count 1 ./tests/

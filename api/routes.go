@@ -8,11 +8,15 @@ import (
 
 	"github.com/acme/platform/api/auth"
 	"github.com/acme/platform/api/idempotency"
+	"github.com/acme/platform/api/jobs"
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/api/ping"
 	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/ratelimit"
+	"github.com/acme/platform/api/uploads"
+	"github.com/acme/platform/api/usage"
 	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/webhooksecret"
 )
 
 // routes assembles the router and the middleware.
@@ -37,14 +41,14 @@ func (s *Server) routes() (http.Handler, error) {
 	authn.OnFailure = limiter.ChargeFailedAuth
 	idem := idempotency.New(s.deps.Redis, s.deps.Keys, cfg.IdempotencyTTL, s.deps.Log)
 	protect := func(scope string, h http.Handler) http.Handler {
-		return chain(h, authn.Require(scope), limiter.Principal, idem.Middleware)
+		return chain(h, authn.Require(scope), usage.MarkPrincipal, limiter.Principal, idem.Middleware)
 	}
 	public := func(h http.Handler) http.Handler { return limiter.Anonymous(h) }
 	s.openapi = OpenAPI(cfg.PublicBaseURL)
 
 	r := mux.NewRouter()
 	s.router = r
-	r.Use(markRoute)
+	r.Use(markRoute, usage.MarkRoute)
 	r.NotFoundHandler = public(web.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		return problem.Newf(problem.NotFound, "no route for %s %s", r.Method, r.URL.Path)
 	}))
@@ -63,14 +67,50 @@ func (s *Server) routes() (http.Handler, error) {
 	ping.Routes(r, ping.Deps{DB: s.deps.DB, Redis: s.deps.Redis, Keys: s.deps.Keys,
 		Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue, Protect: protect})
 	keys.Routes(r, keys.Deps{Store: &keys.Store{DB: s.deps.DB}, Protect: protect, Forget: authn.Forget, CursorSecret: secret})
+	s.jobRoutes(r, protect, secret)
+	s.flagRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
 		tracing(s.tracer),
 		metrics.observe,
+		s.usage.Track,
 		recoverPanic,
 		deadline(cfg.RequestTimeout),
-		limitBody(cfg.MaxBodyBytes),
+		limitBodies(cfg.MaxBodyBytes, map[string]int64{uploads.Path: cfg.UploadMaxBytes}),
 	), nil
+}
+
+// jobRoutes registers the background jobs' resources: jobs, uploads, usage
+// and the webhook signing secret.
+func (s *Server) jobRoutes(r *mux.Router, protect func(string, http.Handler) http.Handler, secret []byte) {
+	cfg := s.deps.Config
+	jobStore := &jobs.Store{DB: s.deps.DB}
+	uploadStore := &uploads.Store{DB: s.deps.DB}
+	starter := &jobs.Starter{Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue, Store: jobStore}
+	jobs.Routes(r, jobs.Deps{Store: jobStore, Starter: starter, Temporal: s.deps.Temporal, Uploads: uploadStore,
+		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, CursorSecret: secret, Protect: protect})
+	uploads.Routes(r, uploads.Deps{Store: uploadStore, Starter: starter, Protect: protect})
+	usage.Routes(r, usage.Deps{Store: &usage.Store{DB: s.deps.DB}, CursorSecret: secret, Protect: protect})
+	webhooksecret.Routes(r, webhooksecret.Deps{Store: &webhooksecret.Store{DB: s.deps.DB}, Protect: protect})
+}
+
+// limitBodies caps request bodies at limit, or at the limit of paths listed
+// in byPath (uploads have their own, larger one).
+func limitBodies(limit int64, byPath map[string]int64) Middleware {
+	return func(next http.Handler) http.Handler {
+		def := limitBody(limit)(next)
+		special := make(map[string]http.Handler, len(byPath))
+		for path, n := range byPath {
+			special[path] = limitBody(n)(next)
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, ok := special[r.URL.Path]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			def.ServeHTTP(w, r)
+		})
+	}
 }

@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
+	"github.com/acme/platform/api/usage"
+	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
@@ -39,6 +41,10 @@ type Deps struct {
 	// Tracer makes the request spans; nil uses the global provider when one
 	// is installed, else a private one sampling at the configured ratio.
 	Tracer trace.TracerProvider
+	// Flags is the process's OpenFeature runtime: the flag snapshot OFREP
+	// evaluates and the client the platform's own code uses. Nil serves
+	// OFREP from a snapshot loaded per request.
+	Flags *provider.Runtime
 }
 
 // Server is the API server.
@@ -48,6 +54,7 @@ type Server struct {
 	router   *mux.Router
 	openapi  map[string]any
 	tracer   trace.TracerProvider
+	usage    *usage.Recorder // nil without a database
 	draining atomic.Bool
 }
 
@@ -60,12 +67,34 @@ func New(d Deps) (*Server, error) {
 			s.tracer = telemetry.NewTracerProvider(d.Config.TraceSampleRatio)
 		}
 	}
+	if d.DB != nil {
+		s.usage = usage.NewRecorder(d.DB, d.Log, d.Registry)
+	}
 	h, err := s.routes()
 	if err != nil {
 		return nil, err
 	}
 	s.handler = h
 	return s, nil
+}
+
+// RunUsage writes the usage events of requests in batches until ctx is done,
+// then writes what is left. Serve runs it; a caller serving Handler itself
+// runs it beside.
+func (s *Server) RunUsage(ctx context.Context) error {
+	if s.usage == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return s.usage.Run(ctx)
+}
+
+// FlushUsage writes the buffered usage events now.
+func (s *Server) FlushUsage(ctx context.Context) error {
+	if s.usage == nil {
+		return nil
+	}
+	return s.usage.Flush(ctx)
 }
 
 // Handler is the server's whole handler, middleware included.
@@ -95,6 +124,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.deps.Log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Usage events are flushed once more after the last request has drained.
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	usageDone := make(chan error, 1)
+	go func() { usageDone <- s.RunUsage(usageCtx) }()
+	defer func() {
+		stopUsage()
+		if err := <-usageDone; err != nil {
+			s.deps.Log.Warn("usage events lost at shutdown", "error", err)
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.deps.Log.Info("api listening", "addr", ln.Addr().String())

@@ -7,15 +7,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/api"
 	"github.com/acme/platform/api/keys"
+	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
@@ -37,6 +40,8 @@ type stack struct {
 	Keys     redis.Keys
 	Temporal client.Client
 	API      *api.Server
+	Registry *prometheus.Registry // the API's and the worker's metrics
+	Flags    *provider.Runtime    // the API's OpenFeature runtime
 }
 
 // testConfig is the default configuration pointed at the test's resources.
@@ -52,11 +57,21 @@ func testConfig(t testing.TB, dbURL string, keys redis.Keys) config.Config {
 	cfg.TaskQueue = testenv.TaskQueue(t)
 	cfg.DrainTimeout = 5 * time.Second
 	cfg.SecretKey = "test-secret-key-test-secret-key-0123456789"
+	// Webhook tests deliver to receivers on loopback, as platform dev allows.
+	cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	return cfg
 }
 
 // newStack starts the API and a worker; mutate adjusts the configuration.
 func newStack(t testing.TB, mutate ...func(*config.Config)) *stack {
+	t.Helper()
+	s := newAPIStack(t, mutate...)
+	s.startWorker()
+	return s
+}
+
+// newAPIStack starts the API without a worker, for tests that run their own.
+func newAPIStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 	t.Helper()
 	db, dbURL := testenv.Postgres(t)
 	rdb, keys := testenv.Redis(t)
@@ -73,8 +88,10 @@ func newStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 	}
 	t.Cleanup(func() { _ = apiRedis.Close() })
 	s.APIRedis = apiRedis
+	s.Registry = telemetry.NewRegistry()
+	s.Flags = startFlagRuntime(t, db, s.Registry)
 	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
-		Registry: telemetry.NewRegistry(), Log: log})
+		Registry: s.Registry, Log: log, Flags: s.Flags})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,17 +99,26 @@ func newStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL
-	s.startWorker()
+	usageCtx, stopUsage := context.WithCancel(context.Background())
+	usageDone := make(chan error, 1)
+	go func() { usageDone <- srv.RunUsage(usageCtx) }()
+	t.Cleanup(func() { stopUsage(); <-usageDone })
 	return s
 }
 
 func (s *stack) startWorker() {
+	// The worker gets its own client, as a separate process would: a client
+	// shared with the API would hide a start by function instead of by the
+	// registered workflow name.
+	workerClient := testenv.Temporal(s.t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- worker.Run(ctx, worker.Deps{Temporal: s.Temporal, TaskQueue: s.cfg.TaskQueue, DB: s.DB,
+		done <- worker.Run(ctx, worker.Deps{Temporal: workerClient, TaskQueue: s.cfg.TaskQueue, DB: s.DB,
 			Redis: s.Redis, Keys: s.Keys, Log: testenv.Logger(s.t), DrainTimeout: 2 * time.Second,
-			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: 50})
+			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: 50,
+			WebhookAllowedNetworks: s.cfg.WebhookAllowedNetworks, WebhookTimeout: s.cfg.WebhookTimeout,
+			Registry: s.Registry})
 	}()
 	s.t.Cleanup(func() {
 		cancel()

@@ -7,9 +7,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -34,6 +36,15 @@ type Deps struct {
 	ActivityPollers int
 	WorkflowPollers int
 	MaxActivities   int
+
+	// WebhookAllowedNetworks are private networks webhooks may reach anyway
+	// (PLATFORM_WEBHOOK_ALLOWED_NETWORKS); WebhookTimeout bounds one delivery.
+	WebhookAllowedNetworks []netip.Prefix
+	WebhookTimeout         time.Duration
+
+	// Registry receives the worker's domain metrics, such as
+	// rollout_rollbacks_total; nil keeps them in a private registry.
+	Registry prometheus.Registerer
 }
 
 // Run polls the task queue until ctx is done, then stops polling and waits up
@@ -44,8 +55,14 @@ func Run(ctx context.Context, d Deps) error {
 		MaxConcurrentActivityTaskPollers:   d.ActivityPollers,
 		MaxConcurrentWorkflowTaskPollers:   d.WorkflowPollers,
 		WorkerStopTimeout:                  d.DrainTimeout,
+		// Cancellation reaches a running activity in a heartbeat's response;
+		// sending heartbeats at least every second makes it prompt.
+		MaxHeartbeatThrottleInterval: time.Second,
 	})
 	Register(w, d)
+	if err := ensureRollupSchedule(ctx, d); err != nil {
+		d.Log.Warn("daily usage roll-up not scheduled; the next worker start retries", "error", err)
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on %s: %w", d.TaskQueue, err)
 	}
@@ -63,4 +80,6 @@ func Register(r sdkworker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Ping, workflow.RegisterOptions{Name: workflows.PingWorkflowName})
 	ping := &activities.Ping{DB: d.DB, Redis: d.Redis, Keys: d.Keys}
 	r.RegisterActivityWithOptions(ping.Record, activity.RegisterOptions{Name: workflows.RecordPingActivityName})
+	registerJobs(r, d)
+	registerRollouts(r, d)
 }

@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/api"
+	"github.com/acme/platform/flags/provider"
+	"github.com/acme/platform/flags/store"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/redis"
@@ -46,6 +48,7 @@ type deps struct {
 	redis    *goredis.Client
 	temporal client.Client
 	registry *prometheus.Registry
+	flags    *provider.Runtime // started by apiServer
 }
 
 // connect opens Postgres, Redis and Temporal and the metrics registry.
@@ -75,6 +78,9 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 }
 
 func (d *deps) close() {
+	if d.flags != nil {
+		_ = d.flags.Close(context.Background())
+	}
 	if d.temporal != nil {
 		d.temporal.Close()
 	}
@@ -87,9 +93,12 @@ func (d *deps) close() {
 }
 
 func (d *deps) apiServer() (*api.Server, error) {
+	if err := d.startFlags(); err != nil {
+		return nil, err
+	}
 	s, err := api.New(api.Deps{
 		Config: d.cfg, DB: d.db, Redis: d.redis, Keys: redis.Keys(d.cfg.RedisPrefix),
-		Temporal: d.temporal, Registry: d.registry, Log: d.log,
+		Temporal: d.temporal, Registry: d.registry, Log: d.log, Flags: d.flags,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
@@ -102,6 +111,24 @@ func (d *deps) workerDeps() worker.Deps {
 		Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue, DB: d.db, Redis: d.redis,
 		Keys: redis.Keys(d.cfg.RedisPrefix), Log: d.log, DrainTimeout: d.cfg.DrainTimeout,
 		ActivityPollers: d.cfg.WorkerActivityPollers, WorkflowPollers: d.cfg.WorkerWorkflowPollers,
-		MaxActivities: d.cfg.WorkerMaxActivities,
+		MaxActivities:          d.cfg.WorkerMaxActivities,
+		WebhookAllowedNetworks: d.cfg.WebhookAllowedNetworks, WebhookTimeout: d.cfg.WebhookTimeout,
+		Registry: d.registry,
 	}
+}
+
+// startFlags starts the process's OpenFeature runtime: the flag provider
+// watching the store, and the hook feeding the metrics registry.
+func (d *deps) startFlags() error {
+	if d.flags != nil {
+		return nil
+	}
+	rt, err := provider.Start(context.Background(), d.db.Config().ConnConfig, d.registry, provider.Options{
+		Watch: store.WatchOptions{Poll: d.cfg.FlagsPollInterval}, Log: d.log,
+	})
+	if err != nil {
+		return fmt.Errorf("start flag provider: %w", err)
+	}
+	d.flags = rt
+	return nil
 }

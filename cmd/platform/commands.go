@@ -7,10 +7,12 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/internal/temporalclient"
 	"github.com/acme/platform/worker"
 )
 
@@ -71,7 +73,13 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer d.close()
-			return worker.Run(cmd.Context(), d.workerDeps())
+			g, ctx := errgroup.WithContext(cmd.Context())
+			g.Go(func() error { return worker.Run(ctx, d.workerDeps()) })
+			g.Go(func() error {
+				ready := func(ctx context.Context) error { return temporalclient.Check(ctx, d.temporal) }
+				return telemetry.ServeOps(ctx, cfg.WorkerOpsAddr, d.registry, ready, log)
+			})
+			return g.Wait()
 		},
 	})
 }

@@ -71,3 +71,27 @@ func decide(g Guard, s *StepState, v Verdict) Decision {
 		return HoldMore
 	}
 }
+
+// Observe records a check made while the step is still holding, before its
+// hold has elapsed. Only failures count: FailureLimit of them roll the step
+// back at once, so a regression is stopped within the analysis interval
+// that shows it rather than after the whole hold. A pass does not end the
+// hold early (the hold is the minimum exposure), and an inconclusive check
+// spends no extension (there is still hold time to gather data). Once the
+// hold has elapsed the step is judged with Next. s is not modified.
+func Observe(g Guard, s StepState, c Check) (StepState, Decision) {
+	if s.Final != "" {
+		return s, s.Final
+	}
+	out := s
+	out.Checks = append(append(make([]Check, 0, len(s.Checks)+1), s.Checks...), c)
+	if c.Verdict != Fail {
+		return out, HoldMore
+	}
+	out.Failures++
+	if out.Failures < max(g.FailureLimit, 1) {
+		return out, HoldMore
+	}
+	out.Final = RollBack
+	return out, RollBack
+}

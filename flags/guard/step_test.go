@@ -96,3 +96,45 @@ func TestJudgeAndNextTogether(t *testing.T) {
 		t.Errorf("state = %+v", s)
 	}
 }
+
+// TestObserveCountsOnlyFailuresDuringTheHold covers checks made before the
+// hold has elapsed, and their hand-over to Next.
+func TestObserveCountsOnlyFailuresDuringTheHold(t *testing.T) {
+	g := Defaults() // FailureLimit 2, MaxInconclusiveExtensions 3
+	pass, fail, unsure := Check{Verdict: Pass}, Check{Verdict: Fail}, Check{Verdict: Inconclusive}
+	tests := []struct {
+		name   string
+		checks []Check
+		want   []Decision
+		fails  int
+		unsure int
+	}{
+		{"a pass does not end the hold", []Check{pass, pass}, []Decision{HoldMore, HoldMore}, 0, 0},
+		{"inconclusive spends no extension", []Check{unsure, unsure, unsure, unsure, unsure}, []Decision{HoldMore, HoldMore, HoldMore, HoldMore, HoldMore}, 0, 0},
+		{"one failure is noise", []Check{fail, pass}, []Decision{HoldMore, HoldMore}, 1, 0},
+		{"the failure limit rolls back at once", []Check{fail, unsure, fail}, []Decision{HoldMore, HoldMore, RollBack}, 2, 0},
+		{"after the end, checks are ignored", []Check{fail, fail, pass}, []Decision{HoldMore, RollBack, RollBack}, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s StepState
+			var got []Decision
+			for _, c := range tt.checks {
+				var d Decision
+				s, d = Observe(g, s, c)
+				got = append(got, d)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("decisions (-want +got):\n%s", diff)
+			}
+			if s.Failures != tt.fails || s.Inconclusive != tt.unsure {
+				t.Errorf("failures %d inconclusive %d, want %d and %d", s.Failures, s.Inconclusive, tt.fails, tt.unsure)
+			}
+		})
+	}
+	// Failures seen during the hold count towards Next's limit.
+	s, _ := Observe(g, StepState{}, fail)
+	if _, d := Next(g, s, fail); d != RollBack {
+		t.Errorf("a hold failure then a judged failure: %s, want %s", d, RollBack)
+	}
+}

@@ -52,10 +52,13 @@ type Config struct {
 	WorkerActivityPollers int
 	WorkerWorkflowPollers int
 	WorkerMaxActivities   int
+	WorkerOpsAddr         string
 
 	WebhookAllowedNetworks []netip.Prefix
 	WebhookTimeout         time.Duration
 	UploadMaxBytes         int64
+
+	FlagsPollInterval time.Duration
 
 	DevDir      string
 	TemporalCLI string
@@ -145,6 +148,8 @@ func fields() []field {
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 256); c.WorkerWorkflowPollers = n; return err }},
 		{env: "PLATFORM_WORKER_MAX_ACTIVITIES", flag: "worker-max-activities", def: "200", usage: "activities one worker runs at once",
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.WorkerMaxActivities = n; return err }},
+		{env: "PLATFORM_WORKER_OPS_ADDR", flag: "worker-ops-addr", def: ":8081", usage: "address of the worker's /metrics, /healthz and /readyz",
+			set: func(c *Config, v string) error { c.WorkerOpsAddr = v; return nonEmpty(v) }},
 		{env: "PLATFORM_WEBHOOK_ALLOWED_NETWORKS", flag: "webhook-allowed-networks", def: "", usage: "comma-separated CIDRs that webhooks may target although private, loopback or link-local (platform dev allows loopback)",
 			set: func(c *Config, v string) error { p, err := parsePrefixes(v); c.WebhookAllowedNetworks = p; return err }},
 		{env: "PLATFORM_WEBHOOK_TIMEOUT", flag: "webhook-timeout", def: "10s", usage: "timeout of one webhook delivery attempt",
@@ -155,6 +160,12 @@ func fields() []field {
 			}},
 		{env: "PLATFORM_UPLOAD_MAX_BYTES", flag: "upload-max-bytes", def: "33554432", usage: "largest upload body (32 MiB)",
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 1<<34); c.UploadMaxBytes = int64(n); return err }},
+		{env: "PLATFORM_FLAGS_POLL_INTERVAL", flag: "flags-poll-interval", def: "30s", usage: "how often the flag provider checks the store besides LISTEN/NOTIFY (a safety net)",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 100*time.Millisecond, time.Hour)
+				c.FlagsPollInterval = d
+				return err
+			}},
 		{env: "PLATFORM_DEV_DIR", flag: "dev-dir", def: ".dev", usage: "state directory of platform dev (Temporal SQLite file, dev key)",
 			set: func(c *Config, v string) error { c.DevDir = v; return nonEmpty(v) }},
 		{env: "PLATFORM_TEMPORAL_CLI", flag: "temporal-cli", def: "bin/temporal", usage: "Temporal CLI that platform dev starts as the dev server",
@@ -220,6 +231,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("rate_limit_read", c.RateLimitRead.String()),
 		slog.String("rate_limit_write", c.RateLimitWrite.String()),
 		slog.String("rate_limit_anon", c.RateLimitAnon.String()),
+		slog.Any("webhook_allowed_networks", c.WebhookAllowedNetworks),
+		slog.Duration("webhook_timeout", c.WebhookTimeout),
+		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
 	}
 	return slog.GroupValue(attrs...)
 }

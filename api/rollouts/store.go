@@ -1,0 +1,177 @@
+package rollouts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/platform/api/problem"
+)
+
+// The API only reads a rollout's rows: its workflow's activities write
+// them. Outcome events are the one thing the API writes, into their own
+// append-only table.
+
+// rolloutRow is a rollouts row.
+type rolloutRow struct {
+	ID          string
+	Principal   string
+	Flag        string
+	Variant     string
+	Control     string
+	Status      string
+	Reason      string
+	Spec        json.RawMessage
+	CurrentStep int
+	Percent     int
+	FlagVersion *int64
+	Evidence    json.RawMessage
+	WorkflowID  string
+	RunID       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  *time.Time
+}
+
+const rolloutColumns = `id, principal, flag, variant, control, status, reason, spec, current_step, percent, flag_version,
+    evidence, workflow_id, run_id, created_at, updated_at, finished_at`
+
+func scanRollout(row pgx.Row) (rolloutRow, error) {
+	var r rolloutRow
+	err := row.Scan(&r.ID, &r.Principal, &r.Flag, &r.Variant, &r.Control, &r.Status, &r.Reason, &r.Spec, &r.CurrentStep,
+		&r.Percent, &r.FlagVersion, &r.Evidence, &r.WorkflowID, &r.RunID, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt)
+	return r, err
+}
+
+type reader struct{ db *pgxpool.Pool }
+
+func (s reader) get(ctx context.Context, id string) (rolloutRow, error) {
+	r, err := scanRollout(s.db.QueryRow(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rolloutRow{}, fmt.Errorf("get rollout %s: %w", id, problem.ErrNotFound)
+	}
+	if err != nil {
+		return rolloutRow{}, fmt.Errorf("get rollout %s: %w", id, err)
+	}
+	return r, nil
+}
+
+const listRollouts = `
+SELECT ` + rolloutColumns + ` FROM rollouts
+WHERE ($1 = '' OR principal = $1) AND ($2 = '' OR flag = $2)
+  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+ORDER BY created_at DESC, id DESC
+LIMIT $5`
+
+// list returns up to limit rollouts, newest first, of one principal (all
+// when empty) and one flag (all when empty), after the position when set.
+func (s reader) list(ctx context.Context, principal, flag string, afterAt *time.Time, afterID string, limit int) ([]rolloutRow, error) {
+	rows, err := s.db.Query(ctx, listRollouts, principal, flag, afterAt, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list rollouts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rolloutRow, error) { return scanRollout(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list rollouts: %w", err)
+	}
+	return out, nil
+}
+
+// stepRow is a rollout_steps row.
+type stepRow struct {
+	Step, Attempt, Percent, HoldSeconds int
+	FlagVersion                         int64
+	StartedAt                           time.Time
+	EndedAt                             *time.Time
+	Decision                            string
+	Failures, Inconclusive              int
+}
+
+const selectSteps = `
+SELECT step, attempt, percent, hold_seconds, flag_version, started_at, ended_at, decision, failures, inconclusive
+FROM rollout_steps WHERE rollout_id = $1 ORDER BY step`
+
+func (s reader) steps(ctx context.Context, id string) ([]stepRow, error) {
+	rows, err := s.db.Query(ctx, selectSteps, id)
+	if err != nil {
+		return nil, fmt.Errorf("read steps of %s: %w", id, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stepRow, error) {
+		var r stepRow
+		err := row.Scan(&r.Step, &r.Attempt, &r.Percent, &r.HoldSeconds, &r.FlagVersion, &r.StartedAt, &r.EndedAt,
+			&r.Decision, &r.Failures, &r.Inconclusive)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read steps of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// checkRow is a rollout_checks row.
+type checkRow struct {
+	Seq, Step, Attempt       int
+	At                       time.Time
+	Phase, Verdict, Decision string
+	Result, Evidence         json.RawMessage
+}
+
+const selectChecks = `
+SELECT seq, step, attempt, at, phase, verdict, decision, result, evidence
+FROM rollout_checks WHERE rollout_id = $1 ORDER BY seq`
+
+func (s reader) checks(ctx context.Context, id string) ([]checkRow, error) {
+	rows, err := s.db.Query(ctx, selectChecks, id)
+	if err != nil {
+		return nil, fmt.Errorf("read checks of %s: %w", id, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkRow, error) {
+		var r checkRow
+		err := row.Scan(&r.Seq, &r.Step, &r.Attempt, &r.At, &r.Phase, &r.Verdict, &r.Decision, &r.Result, &r.Evidence)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read checks of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+const selectActive = `SELECT id FROM rollouts WHERE flag = $1 AND status IN ('running', 'paused') LIMIT 1`
+
+// active returns the id of the flag's running or paused rollout, if any.
+func (s reader) active(ctx context.Context, flag string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, selectActive, flag).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up active rollout of %s: %w", flag, err)
+	}
+	return id, nil
+}
+
+const insertEvents = `
+INSERT INTO rollout_events (rollout_id, targeting_key, variant, error, latency_ms)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::boolean[], $5::double precision[])`
+
+// insertEvents stores a batch of outcome events in one statement; they all
+// get the same arrival time.
+func (s reader) insertEvents(ctx context.Context, id string, events []event) error {
+	keys := make([]string, len(events))
+	variants := make([]string, len(events))
+	errs := make([]bool, len(events))
+	latencies := make([]*float64, len(events))
+	for i, e := range events {
+		keys[i], variants[i], errs[i], latencies[i] = e.TargetingKey, e.Variant, *e.Error, e.LatencyMs
+	}
+	if _, err := s.db.Exec(ctx, insertEvents, id, keys, variants, errs, latencies); err != nil {
+		return fmt.Errorf("store events of %s: %w", id, err)
+	}
+	return nil
+}

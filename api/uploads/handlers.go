@@ -1,0 +1,103 @@
+package uploads
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/idempotency"
+	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/jobs/retry"
+	"github.com/acme/platform/workflows"
+)
+
+type handlers struct{ Deps }
+
+// create stores the body as it streams in (the body-limit middleware caps it
+// at PLATFORM_UPLOAD_MAX_BYTES) and, with ?process=true, starts its job.
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
+	caller, _ := auth.FromContext(r.Context())
+	process, err := processParam(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	contentType, err := mediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	body := bufio.NewReader(r.Body)
+	if _, err := body.Peek(1); errors.Is(err, io.EOF) {
+		return problem.Validation(problem.FieldError{Pointer: "#", Code: "required", Detail: "the upload body is empty"})
+	}
+	up, err := h.Store.Create(r.Context(), NewUpload{ID: idempotency.ResourceID(r.Context(), ids.Upload),
+		Principal: caller.Name, ContentType: contentType}, body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return problem.Newf(problem.PayloadTooLarge, "the upload is larger than %d bytes", tooLarge.Limit)
+	}
+	if err != nil {
+		return err
+	}
+	v := toView(up)
+	if process {
+		if v.JobID, err = h.startProcessing(r, up); err != nil {
+			return err
+		}
+	}
+	return web.WriteJSON(w, http.StatusCreated, v)
+}
+
+// startProcessing starts the upload's upload.process job; its id derives
+// from the same Idempotency-Key as the upload's, so a retry attaches to it.
+func (h *handlers) startProcessing(r *http.Request, up Upload) (string, error) {
+	input, err := json.Marshal(workflows.UploadInput{UploadID: up.ID})
+	if err != nil {
+		return "", err
+	}
+	job, err := h.Starter.Start(r.Context(), workflows.JobInput{ID: idempotency.ResourceID(r.Context(), ids.Job),
+		Principal: up.Principal, Type: workflows.JobTypeUpload, Input: input, Retry: retry.Defaults()})
+	if err != nil {
+		return "", err
+	}
+	return job.ID, nil
+}
+
+// processParam reads ?process=true|false; any other parameter is an error.
+func processParam(q url.Values) (bool, error) {
+	var errs []problem.FieldError
+	process := false
+	for name, vs := range q {
+		switch {
+		case name != "process":
+			errs = append(errs, problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
+		case len(vs) != 1 || (vs[0] != "true" && vs[0] != "false"):
+			errs = append(errs, problem.FieldError{Pointer: "#/process", Code: "invalid", Detail: "must be true or false, once"})
+		default:
+			process = vs[0] == "true"
+		}
+	}
+	if len(errs) > 0 {
+		return false, problem.Validation(errs...)
+	}
+	return process, nil
+}
+
+// mediaType normalises the declared Content-Type; none means
+// application/octet-stream.
+func mediaType(v string) (string, error) {
+	if v == "" {
+		return "application/octet-stream", nil
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return "", problem.Newf(problem.UnsupportedMediaType, "Content-Type %q is not a valid media type", v)
+	}
+	return mime.FormatMediaType(mt, params), nil
+}

@@ -1,0 +1,59 @@
+package ofrep
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/acme/platform/flags"
+	"github.com/acme/platform/flags/store"
+)
+
+func TestParseContext(t *testing.T) {
+	tests := []struct {
+		body, code, tk string
+	}{
+		{``, "", ""},
+		{`{}`, "", ""},
+		{`{"context": null}`, "", ""},
+		{`{"context": {"targetingKey": "u1", "plan": "pro"}}`, "", "u1"},
+		{`{"context": [1]}`, flags.ErrorInvalidContext, ""},
+		{`{"context": {"targetingKey": 3}}`, flags.ErrorInvalidContext, ""},
+		{`{"context":`, flags.ErrorInvalidContext, ""},
+	}
+	for _, tt := range tests {
+		ctx, _, code, _ := ParseContext([]byte(tt.body))
+		if code != tt.code || ctx.TargetingKey != tt.tk {
+			t.Errorf("%s: code %q tk %q, want %q %q", tt.body, code, ctx.TargetingKey, tt.code, tt.tk)
+		}
+	}
+}
+
+func TestETagCoversRevisionAndContext(t *testing.T) {
+	set := func(rev int64) *store.FlagSet { return store.NewFlagSet(nil, nil, rev) }
+	_, a, _, _ := ParseContext([]byte(`{"context": {"targetingKey": "u1", "b": 1, "a": 2}}`))
+	_, sameOtherOrder, _, _ := ParseContext([]byte(`{"context": {"a": 2, "targetingKey": "u1", "b": 1}}`))
+	_, other, _, _ := ParseContext([]byte(`{"context": {"targetingKey": "u2"}}`))
+	if ETag(set(1), a) != ETag(set(1), sameOtherOrder) {
+		t.Error("the ETag depends on key order")
+	}
+	if ETag(set(1), a) == ETag(set(1), other) || ETag(set(1), a) == ETag(set(2), a) {
+		t.Error("the ETag ignores the context or the revision")
+	}
+	e := ETag(set(1), a)
+	for header, want := range map[string]bool{e: true, "W/" + e: true, `"x", ` + e: true, `"x"`: false, "*": true} {
+		if NotModified(header, e) != want {
+			t.Errorf("If-None-Match %s: %v", header, !want)
+		}
+	}
+}
+
+func TestResponseOmitsTheValueOfCodeDefaults(t *testing.T) {
+	def := flags.Flag{State: flags.StateDisabled, DefaultVariant: "on",
+		Variants: map[string]json.RawMessage{"on": []byte("true")}}
+	set := store.NewFlagSet(map[string]flags.Flag{"f": def}, nil, 1)
+	status, body, _ := Evaluate(set, "f", flags.EvalContext{})
+	b, _ := json.Marshal(body)
+	if status != 200 || string(b) != `{"key":"f","reason":"DISABLED"}` {
+		t.Errorf("%d %s", status, b)
+	}
+}

@@ -1,0 +1,187 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/platform/internal/config"
+)
+
+// uploadJSON is the answer of POST /v1/uploads.
+type uploadJSON struct {
+	ID          string `json:"id"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	ContentType string `json:"content_type"`
+	JobID       string `json:"job_id"`
+}
+
+// upload posts body with contentType to path; body is sent chunked (no
+// Content-Length) when it is an io.Reader that is not a *bytes.Reader.
+func (s *stack) upload(t *testing.T, path, contentType string, body io.Reader, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+func (s *stack) count(t *testing.T, query string) int {
+	t.Helper()
+	var n int
+	if err := s.DB.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestJobsUpload_CSVIsStoredVerifiedAndSummarised(t *testing.T) {
+	s := newStack(t)
+	auth := bearer(s.key("acme", "jobs:read", "jobs:write"))
+	csv := "id,name,city\n1,ann,oslo\n2,\"bob, jr\",rome\n3,cy,lima\n"
+	res := s.upload(t, "/v1/uploads?process=true", "text/csv", strings.NewReader(csv), auth...)
+	if res.Status != http.StatusCreated {
+		t.Fatalf("upload = %d %s", res.Status, res.Body)
+	}
+	var up uploadJSON
+	res.JSON(t, &up)
+	sum := sha256.Sum256([]byte(csv))
+	if !strings.HasPrefix(up.ID, "upl_") || up.Size != int64(len(csv)) || up.SHA256 != hex.EncodeToString(sum[:]) ||
+		up.ContentType != "text/csv" || !strings.HasPrefix(up.JobID, "job_") {
+		t.Fatalf("upload = %+v", up)
+	}
+	done := s.waitJob(t, up.JobID, 15*time.Second, auth...)
+	var summary struct {
+		UploadID   string `json:"upload_id"`
+		Format     string
+		Rows       int
+		Columns    int
+		SHA256     string
+		FirstError *struct{ Line int } `json:"first_error"`
+	}
+	if err := json.Unmarshal(done.Result, &summary); err != nil {
+		t.Fatalf("result %s: %v", done.Result, err)
+	}
+	if done.Status != "succeeded" || done.Type != "upload.process" || summary.UploadID != up.ID || summary.Format != "csv" ||
+		summary.Rows != 3 || summary.Columns != 3 || summary.SHA256 != up.SHA256 || summary.FirstError != nil {
+		t.Errorf("job %+v, summary %+v", done, summary)
+	}
+}
+
+func TestJobsUpload_CorruptFilesFailAtOnce(t *testing.T) {
+	s := newStack(t)
+	auth := bearer(s.key("acme", "jobs:read", "jobs:write"))
+	cases := []struct {
+		name, contentType, body, message string
+	}{
+		{"ragged csv", "text/csv", "id,name\n1,ann\n2\n3,cy\n", "line 3: wrong number of fields"},
+		{"broken ndjson", "application/x-ndjson", "{\"a\":1}\n{\"a\":2}\n{\"a\":\n", "line 3: not valid JSON"},
+		{"binary declared as csv", "text/csv", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "declared text/csv but the content looks like image/png"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := s.upload(t, "/v1/uploads?process=true", c.contentType, strings.NewReader(c.body), auth...)
+			var up uploadJSON
+			res.JSON(t, &up)
+			done := s.waitJob(t, up.JobID, 15*time.Second, auth...)
+			if done.Status != "failed" || done.Attempts != 1 || done.LastError == nil || done.LastError.Retryable ||
+				!strings.Contains(done.LastError.Message, c.message) {
+				t.Errorf("job = %+v, last_error %+v", done, done.LastError)
+			}
+		})
+	}
+}
+
+func TestJobsUpload_ChecksumMismatchFailsAtOnce(t *testing.T) {
+	s := newStack(t)
+	auth := bearer(s.key("acme", "jobs:read", "jobs:write"))
+	res := s.upload(t, "/v1/uploads", "application/x-ndjson", strings.NewReader("{\"a\":1}\n{\"a\":2}\n"), auth...)
+	var up uploadJSON
+	res.JSON(t, &up)
+	if up.JobID != "" {
+		t.Fatalf("an upload without ?process=true started job %s", up.JobID)
+	}
+	// Storage corruption: one byte of the stored object changes.
+	if _, err := s.DB.Exec(context.Background(), `SELECT lo_put(oid, 2, 'b') FROM uploads WHERE id = $1`, up.ID); err != nil {
+		t.Fatal(err)
+	}
+	job := s.createJob(t, map[string]any{"type": "upload.process", "input": map[string]any{"upload_id": up.ID}}, auth...)
+	done := s.waitJob(t, job.ID, 15*time.Second, auth...)
+	if done.Status != "failed" || done.Attempts != 1 || done.LastError == nil || done.LastError.Retryable ||
+		!strings.Contains(done.LastError.Message, "is corrupt: stored with sha256 "+up.SHA256) {
+		t.Errorf("job = %+v, last_error %+v", done, done.LastError)
+	}
+}
+
+func TestJobsUpload_OverTheLimitIs413AndStoresNothing(t *testing.T) {
+	s := newStack(t, func(c *config.Config) { c.UploadMaxBytes = 1024 })
+	auth := bearer(s.key("acme", "jobs:read", "jobs:write"))
+	objects := func() int { return s.count(t, `SELECT count(*) FROM pg_largeobject_metadata`) }
+	before := objects()
+	big := bytes.Repeat([]byte("x"), 2048)
+	checkProblem(t, s.upload(t, "/v1/uploads", "text/plain", bytes.NewReader(big), auth...), 413, "payload_too_large")
+	// Without a Content-Length the limit is found while streaming; the
+	// transaction that held the partial object rolls back.
+	chunked := io.MultiReader(bytes.NewReader(big))
+	checkProblem(t, s.upload(t, "/v1/uploads", "text/plain", chunked, auth...), 413, "payload_too_large")
+	if n := s.count(t, `SELECT count(*) FROM uploads`); n != 0 || objects() != before {
+		t.Errorf("%d uploads and %d large objects (was %d) after refused uploads", n, objects(), before)
+	}
+	if res := s.upload(t, "/v1/uploads", "text/plain", bytes.NewReader(big[:1000]), auth...); res.Status != http.StatusCreated {
+		t.Errorf("an upload under the limit = %d %s", res.Status, res.Body)
+	}
+}
+
+func TestJobsUpload_RetryWithTheSameKeyReturnsTheSameUploadAndJob(t *testing.T) {
+	s := newStack(t)
+	auth := bearer(s.key("acme", "jobs:read", "jobs:write"))
+	key := []string{"Idempotency-Key", "upload-1"}
+	body := "a,b\n1,2\n"
+	var first, second uploadJSON
+	s.upload(t, "/v1/uploads?process=true", "text/csv", strings.NewReader(body), with(auth, key)...).JSON(t, &first)
+	// The idempotency store is lost: the derived ids still collide.
+	s.flushRedis(t)
+	res := s.upload(t, "/v1/uploads?process=true", "text/csv", strings.NewReader(body), with(auth, key)...)
+	res.JSON(t, &second)
+	if res.Status != http.StatusCreated || second.ID != first.ID || second.JobID != first.JobID {
+		t.Errorf("retry = %d %+v, first %+v", res.Status, second, first)
+	}
+	if n := s.count(t, `SELECT count(*) FROM uploads`); n != 1 {
+		t.Errorf("%d uploads, want 1", n)
+	}
+	s.flushRedis(t)
+	other := s.upload(t, "/v1/uploads?process=true", "text/csv", strings.NewReader("other\n"), with(auth, key)...)
+	checkProblem(t, other, http.StatusConflict, "conflict")
+}
+
+// flushRedis deletes the test's Redis keys: the idempotency store is lost.
+func (s *stack) flushRedis(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	iter := s.Redis.Scan(ctx, 0, string(s.Keys)+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		s.Redis.Del(ctx, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

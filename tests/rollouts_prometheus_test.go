@@ -1,0 +1,207 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/acme/platform/activities"
+	"github.com/acme/platform/flags/guard"
+	"github.com/acme/platform/flags/store"
+	"github.com/acme/platform/internal/testenv"
+	"github.com/acme/platform/workflows"
+)
+
+// demoService is a scrape target that serves two cohorts all the time: the
+// treatment ("on") fails 20% of its requests and takes 200 ms, the control
+// ("off") never fails and takes 100 ms.
+func demoService(t *testing.T) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_requests_total", Help: "requests"}, []string{"variant"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_errors_total", Help: "failed requests"}, []string{"variant"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "demo_latency_seconds", Help: "latency",
+		Buckets: []float64{.05, .1, .15, .2, .25, .5}}, []string{"variant"})
+	reg.MustRegister(requests, failures, latency)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for i := range 10 {
+				requests.WithLabelValues("on").Inc()
+				requests.WithLabelValues("off").Inc()
+				latency.WithLabelValues("on").Observe(0.2)
+				latency.WithLabelValues("off").Observe(0.1)
+				if i < 2 {
+					failures.WithLabelValues("on").Inc()
+				}
+			}
+			failures.WithLabelValues("off").Add(0) // the series exists, at 0
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// startPrometheus runs a real Prometheus on a free port with its own
+// configuration and data directory, scraping target every 250 ms, and
+// returns its URL once it has scraped a few times.
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Skip("prometheus is not installed (Debian: apt-get install prometheus); the Prometheus guard source is tested against a real one")
+	}
+	dir := t.TempDir()
+	config := fmt.Sprintf("global:\n  scrape_interval: 250ms\n  scrape_timeout: 200ms\nscrape_configs:\n"+
+		"  - job_name: demo\n    static_configs:\n      - targets: [%q]\n", target)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://" + addr
+	query := base + "/api/v1/query?" + neturl.Values{"query": {`count_over_time(up{job="demo"}[10s]) >= 8`}}.Encode()
+	eventually(t, 30*time.Second, "prometheus to have scraped the demo service for 2s", func() bool {
+		resp, err := http.Get(query)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Data struct {
+				Result []any `json:"result"`
+			} `json:"data"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&answer) == nil && len(answer.Data.Result) == 1
+	})
+	return base
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// demoGuard reads the demo service's cohorts.
+func demoGuard(url string) *workflows.PrometheusGuard {
+	return &workflows.PrometheusGuard{
+		URL:            url,
+		ErrorRateQuery: `sum(increase(demo_errors_total{variant="{{variant}}"}[{{window}}])) / sum(increase(demo_requests_total{variant="{{variant}}"}[{{window}}]))`,
+		LatencyQuery:   `1000 * histogram_quantile(0.95, sum by (le) (rate(demo_latency_seconds_bucket{variant="{{variant}}"}[{{window}}])))`,
+		SamplesQuery:   `sum(increase(demo_requests_total{variant="{{variant}}"}[{{window}}]))`,
+	}
+}
+
+// TestPrometheusGuard runs the Prometheus guard source against a real
+// Prometheus: the observe activity alone, then a whole rollout. One server
+// serves both, since a fresh Prometheus scrapes nothing for its first ~5s
+// (target discovery is throttled).
+func TestPrometheusGuard(t *testing.T) {
+	url := startPrometheus(t, demoService(t))
+	t.Run("ObservesBothCohorts", func(t *testing.T) { observeBothCohorts(t, url) })
+	t.Run("RollsBackARegression", func(t *testing.T) { rollBackOnPrometheus(t, url) })
+}
+
+// observeBothCohorts runs the observe activity.
+func observeBothCohorts(t *testing.T, url string) {
+	db, _ := testenv.Postgres(t)
+	ctx := context.Background()
+	rec, _, err := (&store.Store{DB: db}).Put(ctx, "search", mustFlag(t, boolFlagDef("off")), store.Cond{}, store.Change{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := activities.NewRollouts(db, prometheus.NewRegistry(), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := workflows.GuardInput{Source: workflows.GuardSourcePrometheus, Prometheus: demoGuard(url)}.Effective()
+	g.MinSamples = 20
+	in := workflows.ObserveInput{ID: "rol_test", Flag: "search", Variant: "on", Control: "off", Percent: 50,
+		Since: time.Now().Add(-2 * time.Second), Guard: g, FlagVersion: rec.Version}
+	res, err := a.Observe(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Observation
+	rate := float64(o.Treatment.Errors) / float64(o.Treatment.Samples)
+	if o.Treatment.Samples < 100 || rate < 0.15 || rate > 0.25 || o.Control.Samples < 100 || o.Control.Errors != 0 {
+		t.Errorf("cohorts %+v (treatment error rate %.3f), want about 20%% and 0%%", o, rate)
+	}
+	if o.Treatment.P95LatencyMs < 150 || o.Treatment.P95LatencyMs > 200 || o.Control.P95LatencyMs < 50 || o.Control.P95LatencyMs > 100 {
+		t.Errorf("p95 latencies %.1f and %.1f ms, want about 200 and 100", o.Treatment.P95LatencyMs, o.Control.P95LatencyMs)
+	}
+	q := res.Evidence.Queries["treatment_error_rate"]
+	if !strings.Contains(q, `variant="on"`) || !strings.Contains(q, "[2s]") && !strings.Contains(q, "[3s]") || len(res.Evidence.Values) != 6 {
+		t.Errorf("evidence %+v", res.Evidence)
+	}
+	if c := guard.Judge(g.Guard, o); c.Verdict != guard.Fail {
+		t.Errorf("verdict %s %v, want fail", c.Verdict, c.Reasons)
+	}
+
+	// No data is no samples (inconclusive), and an unreachable Prometheus an
+	// error the activity retries.
+	none := in
+	none.Guard.Prometheus = &workflows.PrometheusGuard{URL: url, ErrorRateQuery: `sum(nothing_total{v="{{variant}}"})`, LatencyQuery: `vector(1)`}
+	if res, err := a.Observe(ctx, none); err != nil || res.Observation.Treatment.Samples != 0 || len(res.Evidence.Notes) == 0 {
+		t.Errorf("no data: %+v %v", res, err)
+	}
+	down := in
+	down.Guard.Prometheus = &workflows.PrometheusGuard{URL: "http://" + freeAddr(t), ErrorRateQuery: "x{{variant}}", LatencyQuery: "x{{variant}}"}
+	if _, err := a.Observe(ctx, down); err == nil {
+		t.Error("an unreachable Prometheus is not an error")
+	}
+}
+
+// rollBackOnPrometheus runs a rollout whose guard reads Prometheus.
+func rollBackOnPrometheus(t *testing.T, url string) {
+	s := newStack(t)
+	admin := s.key("acme", "flags:write", "rollouts:write", "rollouts:read")
+	s.putFlag(admin, "search", boolFlagDef("off"))
+	p := demoGuard(url)
+	id := s.startRollout(t, admin, map[string]any{"flag": "search", "variant": "on", "steps": steps(50, 20, 100, 2),
+		"guard": map[string]any{"source": "prometheus", "interval_seconds": 2, "min_samples": 20, "prometheus": map[string]any{
+			"url": p.URL, "error_rate_query": p.ErrorRateQuery, "latency_query": p.LatencyQuery, "samples_query": p.SamplesQuery}}})
+	v := s.waitForStatus(t, admin, id, "rolled_back", 20*time.Second)
+	if v.Evidence == nil || v.Evidence.Evidence == nil || v.Evidence.Evidence.Source != "prometheus" ||
+		!strings.Contains(v.Evidence.Evidence.Queries["control_error_rate"], `variant="off"`) {
+		t.Errorf("evidence %+v", v.Evidence)
+	}
+	if def, _, _ := s.flagDefinition(t, "search"); def["targeting"] != nil || def["defaultVariant"] != "off" {
+		t.Errorf("flag not back to control: %v", def)
+	}
+}

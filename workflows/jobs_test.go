@@ -1,0 +1,308 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/acme/platform/jobs/retry"
+)
+
+// jobEnv is a test environment with fake row-writing activities that keep
+// every transition, and a fake attempt activity.
+type jobEnv struct {
+	*testsuite.TestWorkflowEnvironment
+	mu      sync.Mutex
+	records []RecordJobInput
+	created []CreateJobInput
+	timers  []time.Duration
+}
+
+func newJobEnv(t *testing.T, attempt func(ctx context.Context, in AttemptInput) (AttemptResult, error)) *jobEnv {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	e := &jobEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment()}
+	e.RegisterWorkflowWithOptions(WebhookJob, workflow.RegisterOptions{Name: WebhookJobWorkflowName})
+	e.RegisterWorkflowWithOptions(RollupJob, workflow.RegisterOptions{Name: RollupJobWorkflowName})
+	e.RegisterActivityWithOptions(func(ctx context.Context, in CreateJobInput) (Job, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.created = append(e.created, in)
+		return Job{ID: in.Job.ID, Principal: in.Job.Principal, Type: in.Job.Type, Status: JobQueued, Input: in.Job.Input,
+			WorkflowID: in.WorkflowID, RunID: in.RunID}, nil
+	}, activity.RegisterOptions{Name: CreateJobActivityName})
+	e.RegisterActivityWithOptions(func(ctx context.Context, in RecordJobInput) error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.records = append(e.records, in)
+		return nil
+	}, activity.RegisterOptions{Name: RecordJobActivityName})
+	for _, name := range []string{DeliverWebhookActivityName, RollupUsageActivityName} {
+		e.RegisterActivityWithOptions(attempt, activity.RegisterOptions{Name: name})
+	}
+	e.SetOnTimerScheduledListener(func(_ string, d time.Duration) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.timers = append(e.timers, d)
+	})
+	return e
+}
+
+// statuses lists the recorded transitions.
+func (e *jobEnv) statuses() []string {
+	var out []string
+	for _, r := range e.records {
+		out = append(out, r.Status)
+	}
+	return out
+}
+
+func (e *jobEnv) last() RecordJobInput { return e.records[len(e.records)-1] }
+
+func webhookInput(p retry.Policy) JobInput {
+	return JobInput{ID: "job_1", Principal: "acme", Type: JobTypeWebhook,
+		Input: json.RawMessage(`{"url":"https://example.com/hook","payload":{}}`), Retry: p}
+}
+
+func policy(attempts int, initial, maxInterval float64, ttl int) retry.Policy {
+	return retry.Policy{MaxAttempts: attempts, InitialIntervalSeconds: initial, MaxIntervalSeconds: maxInterval,
+		BackoffCoefficient: 2, TTLSeconds: ttl}
+}
+
+// unavailable is a receiver's 503, retryable.
+func unavailable(retryAfter time.Duration) error {
+	return temporal.NewApplicationErrorWithOptions("receiver answered 503", "WebhookRetryable", temporal.ApplicationErrorOptions{
+		NextRetryDelay: retryAfter,
+		Details:        []any{AttemptFailure{Exchange: &HTTPExchange{Status: 503, LatencyMS: 3, Body: "busy"}}},
+	})
+}
+
+func TestJob_RetriesWithBackoffThenSucceeds(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		calls++
+		if in.Attempt != calls || in.JobID != "job_1" || in.Principal != "acme" {
+			return AttemptResult{}, temporal.NewNonRetryableApplicationError("unexpected input", "Test", nil)
+		}
+		if calls < 3 {
+			return AttemptResult{}, unavailable(0)
+		}
+		return AttemptResult{Result: json.RawMessage(`{"status":200}`), Exchange: &HTTPExchange{Status: 200}}, nil
+	})
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, e.timers); diff != "" {
+		t.Errorf("backoff sleeps (-want +got):\n%s", diff)
+	}
+	want := []string{JobRunning, JobRetrying, JobRunning, JobRetrying, JobRunning, JobSucceeded}
+	if diff := cmp.Diff(want, e.statuses()); diff != "" {
+		t.Errorf("transitions (-want +got):\n%s", diff)
+	}
+	retrying := e.records[1]
+	if retrying.LastError == nil || retrying.LastError.Message != "receiver answered 503" || !retrying.LastError.Retryable ||
+		retrying.Attempt.Exchange == nil || retrying.Attempt.Exchange.Status != 503 {
+		t.Errorf("retrying record = %+v (attempt %+v)", retrying, retrying.Attempt)
+	}
+	final := e.last()
+	if final.Attempts != 3 || !final.Finished || string(final.Result) != `{"status":200}` || final.Attempt.Status != AttemptSucceeded {
+		t.Errorf("final record = %+v", final)
+	}
+	if !e.records[0].Started || e.records[2].Started {
+		t.Error("started_at must be set by the first attempt only")
+	}
+	var res json.RawMessage
+	if err := e.GetWorkflowResult(&res); err != nil || string(res) != `{"status":200}` {
+		t.Errorf("result %s, %v", res, err)
+	}
+}
+
+func TestJob_LongerRetryAfterIsHonoured(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		if calls++; calls == 1 {
+			return AttemptResult{}, unavailable(30 * time.Second)
+		}
+		return AttemptResult{}, nil
+	})
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Duration{30 * time.Second}, e.timers); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+func TestJob_TTLEndsRetriesAsTimedOut(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		calls++
+		return AttemptResult{}, unavailable(0)
+	})
+	// Attempt 1 fails at 0s and waits 4s; attempt 2 fails at 4s and would
+	// wait 8s, past the 10s TTL: the job times out without a third attempt.
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(10, 4, 60, 10)))
+	var appErr *temporal.ApplicationError
+	if err := e.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != JobTimedOutErrorType {
+		t.Fatalf("workflow error = %v, want %s", err, JobTimedOutErrorType)
+	}
+	if calls != 2 {
+		t.Errorf("%d attempts, want 2", calls)
+	}
+	final := e.last()
+	if final.Status != JobTimedOut || final.Attempts != 2 || final.LastError == nil || final.LastError.Attempt != 2 {
+		t.Errorf("final record = %+v", final)
+	}
+	if diff := cmp.Diff([]time.Duration{4 * time.Second}, e.timers); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+func TestJob_NonRetryableErrorFailsAtOnce(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		calls++
+		return AttemptResult{}, temporal.NewNonRetryableApplicationError("receiver answered 404", "WebhookRejected", nil,
+			AttemptFailure{Exchange: &HTTPExchange{Status: 404}})
+	})
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+	var appErr *temporal.ApplicationError
+	if err := e.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != JobFailedErrorType {
+		t.Fatalf("workflow error = %v, want %s", err, JobFailedErrorType)
+	}
+	final := e.last()
+	if calls != 1 || len(e.timers) != 0 || final.Status != JobFailed || final.LastError.Retryable ||
+		final.LastError.Message != "receiver answered 404" || final.Attempt.Exchange.Status != 404 {
+		t.Errorf("%d attempts, timers %v, final %+v", calls, e.timers, final)
+	}
+}
+
+func TestJob_ExhaustedAttemptsFail(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		calls++
+		return AttemptResult{}, errors.New("connection refused")
+	})
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(3, 1, 1.5, 3600)))
+	if err := e.GetWorkflowError(); err == nil {
+		t.Fatal("workflow succeeded")
+	}
+	if calls != 3 || e.last().Status != JobFailed || !e.last().LastError.Retryable {
+		t.Errorf("%d attempts, final %+v", calls, e.last())
+	}
+	if diff := cmp.Diff([]time.Duration{time.Second, 1500 * time.Millisecond}, e.timers); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+// The testsuite resolves a canceled activity at once and does not cancel the
+// activity's context; that the running attempt itself stops (through its
+// heartbeats) is shown end to end in tests/jobs_webhook_test.go.
+func TestJob_CancellationDuringAnAttemptEndsCanceled(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		select {
+		case <-ctx.Done():
+		case <-release:
+		}
+		return AttemptResult{}, ctx.Err()
+	})
+	e.RegisterDelayedCallback(e.CancelWorkflow, time.Second)
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+	if err := e.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	final := e.last()
+	if final.Status != JobCanceled || !final.Finished || final.Attempts != 1 || final.Attempt == nil || final.Attempt.Status != AttemptCanceled {
+		t.Errorf("final %+v", final)
+	}
+}
+
+func TestJob_CancellationWhileWaitingEndsTheJob(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		calls++
+		return AttemptResult{}, unavailable(0)
+	})
+	e.RegisterDelayedCallback(e.CancelWorkflow, 30*time.Second)
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 60, 60, 3600)))
+	if err := e.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if calls != 1 || e.last().Status != JobCanceled || e.last().Attempts != 1 {
+		t.Errorf("%d attempts, final %+v", calls, e.last())
+	}
+}
+
+func TestJob_CreatedUpdateAnswersWithTheWrittenRow(t *testing.T) {
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		return AttemptResult{}, nil
+	})
+	var got Job
+	var updateErr error
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(JobCreatedUpdate, "created", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { updateErr = err },
+			OnAccept:   func() {},
+			OnComplete: func(v any, err error) { got, _ = v.(Job); updateErr = err },
+		})
+	}, 0)
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if updateErr != nil || got.ID != "job_1" || got.Status != JobQueued || got.WorkflowID == "" {
+		t.Errorf("update = %+v, %v", got, updateErr)
+	}
+}
+
+func TestJob_InvalidInputFailsWithoutWritingARow(t *testing.T) {
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) { return AttemptResult{}, nil })
+	e.ExecuteWorkflow(WebhookJob, JobInput{ID: "job_1", Principal: "acme", Type: JobTypeWebhook, Retry: retry.Policy{}})
+	var appErr *temporal.ApplicationError
+	if err := e.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != InvalidJobErrorType {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.created) != 0 {
+		t.Error("an invalid job wrote a row")
+	}
+}
+
+func TestDailyRollup_RollsUpYesterdayAsASystemJob(t *testing.T) {
+	var seen RollupInput
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		if err := json.Unmarshal(in.Input, &seen); err != nil {
+			return AttemptResult{}, err
+		}
+		return AttemptResult{Result: json.RawMessage(`{}`)}, nil
+	})
+	e.RegisterWorkflowWithOptions(DailyRollup, workflow.RegisterOptions{Name: DailyRollupWorkflowName})
+	e.SetStartTime(time.Date(2026, 3, 10, 0, 15, 0, 0, time.UTC))
+	e.ExecuteWorkflow(DailyRollup)
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
+	if !seen.From.Equal(day) || !seen.To.Equal(day.AddDate(0, 0, 1)) {
+		t.Errorf("rolled up %s..%s, want %s..%s", seen.From, seen.To, day, day.AddDate(0, 0, 1))
+	}
+	if len(e.created) != 1 || e.created[0].Job.Principal != SystemPrincipal || e.created[0].Job.Type != JobTypeRollup {
+		t.Fatalf("created %+v", e.created)
+	}
+	// "default-test-taskqueue" is the testsuite's task queue.
+	if id := e.created[0].Job.ID; id != DailyRollupJobID("default-test-taskqueue", day) {
+		t.Errorf("job id %s is not the day's derived id", id)
+	}
+}
