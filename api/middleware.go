@@ -14,7 +14,9 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/acme/platform/api/auth"
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/usage"
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/telemetry"
@@ -142,37 +144,71 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-type routeKey struct{}
+// requestInfo is filled in as the request travels inward: the route template
+// once mux has matched (markRoute), the principal once authenticated
+// (markPrincipal). observe reads it after the handler returns.
+type requestInfo struct {
+	route     string
+	principal string
+}
 
-// observe records RED metrics and one access-log line per request. The route
-// template is filled in by markRoute once mux has matched.
-func (m *httpMetrics) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route := new(string)
-		*route = "unmatched"
-		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
-		m.inFlight.Inc()
-		defer m.inFlight.Dec()
-		mt := httpsnoop.CaptureMetrics(next, w, r)
-		status := strconv.Itoa(mt.Code)
-		m.requests.WithLabelValues(r.Method, *route, status).Inc()
-		m.duration.WithLabelValues(r.Method, *route).Observe(mt.Duration.Seconds())
-		level := slog.LevelInfo
-		if mt.Code >= 500 {
-			level = slog.LevelWarn
-		}
-		web.Logger(r.Context()).LogAttrs(r.Context(), level, "http request",
-			slog.String("method", r.Method), slog.String("route", *route), slog.String("path", r.URL.Path),
-			slog.Int("status", mt.Code), slog.Int64("bytes", mt.Written),
-			slog.Float64("duration_ms", float64(mt.Duration.Microseconds())/1000))
-	})
+type infoKey struct{}
+
+// observe records, for every request, the RED metrics, one access-log line
+// and one usage event (when a recorder is set) — one response wrapper for all
+// three.
+func (m *httpMetrics) observe(recorder *usage.Recorder) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := &requestInfo{route: "unmatched", principal: usage.Anonymous}
+			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+			m.inFlight.Inc()
+			defer m.inFlight.Dec()
+			start := time.Now()
+			mt := httpsnoop.CaptureMetrics(next, w, r)
+			m.requests.WithLabelValues(r.Method, info.route, strconv.Itoa(mt.Code)).Inc()
+			m.duration.WithLabelValues(r.Method, info.route).Observe(mt.Duration.Seconds())
+			if recorder != nil {
+				recorder.Record(usage.Event{At: start, Principal: info.principal, Route: r.Method + " " + info.route,
+					Status: mt.Code, Latency: mt.Duration})
+			}
+			logRequest(r, info.route, mt)
+		})
+	}
+}
+
+func logRequest(r *http.Request, route string, mt httpsnoop.Metrics) {
+	level := slog.LevelInfo
+	if mt.Code >= 500 {
+		level = slog.LevelWarn
+	}
+	log := web.Logger(r.Context())
+	if !log.Enabled(r.Context(), level) {
+		return
+	}
+	log.LogAttrs(r.Context(), level, "http request",
+		slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+		slog.Int("status", mt.Code), slog.Int64("bytes", mt.Written),
+		slog.Float64("duration_ms", float64(mt.Duration.Microseconds())/1000))
 }
 
 // markRoute is router middleware: it runs after mux matched a route.
 func markRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*p = routeTemplate(r)
+		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+			info.route = routeTemplate(r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// markPrincipal runs right after authentication: usage is per principal.
+func markPrincipal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+			if p, ok := auth.FromContext(r.Context()); ok {
+				info.principal = p.Name
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -184,8 +220,8 @@ func routeTemplate(r *http.Request) string {
 			return t
 		}
 	}
-	if p, ok := r.Context().Value(routeKey{}).(*string); ok {
-		return *p
+	if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return info.route
 	}
 	return "unmatched"
 }

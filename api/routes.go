@@ -21,8 +21,8 @@ import (
 
 // routes assembles the router and the middleware.
 //
-// Every request: request id → tracing → metrics and access log → panic
-// recovery → deadline → body limit → router.
+// Every request: request id → tracing → metrics, access log and usage event
+// → panic recovery → deadline → body limit → router.
 // Authenticated routes add: authentication and scope → rate limit per
 // principal → idempotency (POST) → handler. Public API routes add a rate
 // limit per client IP; probes and /metrics are never limited.
@@ -41,14 +41,14 @@ func (s *Server) routes() (http.Handler, error) {
 	authn.OnFailure = limiter.ChargeFailedAuth
 	idem := idempotency.New(s.deps.Redis, s.deps.Keys, cfg.IdempotencyTTL, s.deps.Log)
 	protect := func(scope string, h http.Handler) http.Handler {
-		return chain(h, authn.Require(scope), usage.MarkPrincipal, limiter.Principal, idem.Middleware)
+		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal, idem.Middleware)
 	}
 	public := func(h http.Handler) http.Handler { return limiter.Anonymous(h) }
 	s.openapi = OpenAPI(cfg.PublicBaseURL)
 
 	r := mux.NewRouter()
 	s.router = r
-	r.Use(markRoute, usage.MarkRoute)
+	r.Use(markRoute)
 	r.NotFoundHandler = public(web.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		return problem.Newf(problem.NotFound, "no route for %s %s", r.Method, r.URL.Path)
 	}))
@@ -74,8 +74,7 @@ func (s *Server) routes() (http.Handler, error) {
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
 		tracing(s.tracer),
-		metrics.observe,
-		s.usage.Track,
+		metrics.observe(s.usage),
 		recoverPanic,
 		deadline(cfg.RequestTimeout),
 		limitBodies(cfg.MaxBodyBytes, map[string]int64{uploads.Path: cfg.UploadMaxBytes}),

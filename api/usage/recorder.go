@@ -13,17 +13,12 @@ package usage
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
-	"github.com/felixge/httpsnoop"
-	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/acme/platform/api/auth"
 )
 
 // Anonymous is the principal of unauthenticated requests.
@@ -165,57 +160,4 @@ func (r *Recorder) requeue(batch []Event) {
 		batch = batch[len(batch)-room:]
 	}
 	r.buf = append(batch, r.buf...)
-}
-
-// slot is where the inner middleware leave what the outer one records: the
-// route is known once mux has matched, the principal once authenticated.
-type slot struct {
-	route, principal string
-}
-
-type slotKey struct{}
-
-// Track records one event per request: status, latency, and the route and
-// principal that MarkRoute and MarkPrincipal note on the way in. A nil
-// recorder records nothing.
-func (r *Recorder) Track(next http.Handler) http.Handler {
-	if r == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s := &slot{principal: Anonymous}
-		req = req.WithContext(context.WithValue(req.Context(), slotKey{}, s))
-		start := time.Now()
-		m := httpsnoop.CaptureMetrics(next, w, req)
-		route := s.route
-		if route == "" {
-			route = req.Method + " unmatched"
-		}
-		r.Record(Event{At: start, Principal: s.principal, Route: route, Status: m.Code, Latency: m.Duration})
-	})
-}
-
-// MarkRoute is router middleware: it notes the matched route template.
-func MarkRoute(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := r.Context().Value(slotKey{}).(*slot)
-		if rt := mux.CurrentRoute(r); ok && rt != nil {
-			if t, err := rt.GetPathTemplate(); err == nil {
-				s.route = r.Method + " " + t
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// MarkPrincipal belongs right after authentication: it notes the principal.
-func MarkPrincipal(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s, ok := r.Context().Value(slotKey{}).(*slot); ok {
-			if p, ok := auth.FromContext(r.Context()); ok {
-				s.principal = p.Name
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,20 @@ func TestLogValue_MasksPasswords(t *testing.T) {
 	}
 	if s := c.LogValue().String(); strings.Contains(s, "hunter2") {
 		t.Errorf("password visible in %s", s)
+	}
+}
+
+// TestREADME_DocumentsEverySetting keeps the README's configuration table in
+// step with the settings.
+func TestREADME_DocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields() {
+		row := "| `" + f.env + "` | `--" + f.flag + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README has no configuration row for %s / --%s", f.env, f.flag)
+		}
 	}
 }
