@@ -57,10 +57,8 @@ type handlers struct{ Deps }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	caller, _ := auth.FromContext(r.Context())
-	for name := range r.URL.Query() {
-		if name != page.ParamLimit && name != page.ParamCursor {
-			return problem.Validation(problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
-		}
+	if err := web.RejectUnknownParams(r.URL.Query(), page.ParamLimit, page.ParamCursor); err != nil {
+		return err
 	}
 	req, err := page.Parse(r, h.CursorSecret, caller.Name, url.Values{})
 	if err != nil {
@@ -172,11 +170,8 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 // and the audit's who and why.
 func (h *handlers) writeRequest(r *http.Request) (string, store.Cond, store.Change, error) {
 	key := mux.Vars(r)["key"]
-	for name := range r.URL.Query() {
-		if name != "reason" {
-			return "", store.Cond{}, store.Change{}, problem.Validation(problem.FieldError{Pointer: "#/" + name,
-				Code: "unknown_parameter", Detail: "is not a known query parameter"})
-		}
+	if err := web.RejectUnknownParams(r.URL.Query(), "reason"); err != nil {
+		return "", store.Cond{}, store.Change{}, err
 	}
 	if !flags.ValidKey(key) {
 		return "", store.Cond{}, store.Change{}, problem.Validation(problem.FieldError{Pointer: "#/key", Code: "invalid",

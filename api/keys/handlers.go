@@ -91,7 +91,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 			filters.Set("principal", principal)
 		}
 	}
-	if err := rejectUnknownParams(r, "principal"); err != nil {
+	if err := web.RejectUnknownParams(r.URL.Query(), "principal", page.ParamLimit, page.ParamCursor); err != nil {
 		return err
 	}
 	req, err := page.Parse(r, h.CursorSecret, caller.Name, filters)
@@ -109,31 +109,6 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	p := page.Build(views, req, func(v keyView) page.Cursor { return page.Cursor{CreatedAt: v.CreatedAt, ID: v.ID} },
 		h.CursorSecret, caller.Name, filters)
 	return page.Write(w, r, p)
-}
-
-// rejectUnknownParams answers 400 for query parameters the list does not know,
-// so that a typo in a filter never silently lists everything.
-func rejectUnknownParams(r *http.Request, known ...string) error {
-	var errs []problem.FieldError
-	for name := range r.URL.Query() {
-		if name == "limit" || name == "cursor" || contains(known, name) {
-			continue
-		}
-		errs = append(errs, problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
-	}
-	if len(errs) > 0 {
-		return problem.Validation(errs...)
-	}
-	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *handlers) visible(r *http.Request) (Key, error) {

@@ -202,10 +202,8 @@ func (h *handlers) mayStart(ctx context.Context, caller auth.Principal, in workf
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	caller, _ := auth.FromContext(r.Context())
 	q := r.URL.Query()
-	for name := range q {
-		if name != "flag" && name != page.ParamLimit && name != page.ParamCursor {
-			return problem.Validation(problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
-		}
+	if err := web.RejectUnknownParams(q, "flag", page.ParamLimit, page.ParamCursor); err != nil {
+		return err
 	}
 	filters := url.Values{}
 	if f := q.Get("flag"); f != "" {

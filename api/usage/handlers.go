@@ -4,12 +4,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/acme/platform/api/auth"
 	"github.com/acme/platform/api/page"
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
 )
 
 type handlers struct{ Deps }
@@ -68,11 +68,7 @@ func filter(q url.Values, caller auth.Principal) (Filter, []problem.FieldError) 
 	add := func(ptr, code, detail string) {
 		errs = append(errs, problem.FieldError{Pointer: ptr, Code: code, Detail: detail})
 	}
-	for name := range q {
-		if !slices.Contains(listParams, name) {
-			add("#/"+name, "unknown_parameter", "is not a known query parameter")
-		}
-	}
+	errs = append(errs, web.UnknownParams(q, listParams...)...)
 	f := Filter{Principal: caller.Name}
 	var ok [2]bool
 	for i, name := range []string{"from", "to"} {
