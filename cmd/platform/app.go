@@ -36,6 +36,19 @@ func loadConfig(cmd *cobra.Command, defaultFormat string) (config.Config, *slog.
 	return cfg, newLogger(cmd.ErrOrStderr(), cfg), nil
 }
 
+// withConfig adapts run into a cobra RunE that first reads the configuration
+// (flags over PLATFORM_* variables over defaults) and makes the logger, in
+// format unless PLATFORM_LOG_FORMAT says otherwise.
+func withConfig(format string, run func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, log, err := loadConfig(cmd, format)
+		if err != nil {
+			return err
+		}
+		return run(cmd, cfg, log, args)
+	}
+}
+
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	return telemetry.NewLogger(w, cfg.LogFormat, cfg.LogLevel)
 }

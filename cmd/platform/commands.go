@@ -29,13 +29,9 @@ func apiCmd() *cobra.Command {
 		Use:   "api",
 		Short: "Serve the REST API",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd, "json")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("json", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			return runAPI(cmd.Context(), cfg, log)
-		},
+		}),
 	})
 }
 
@@ -60,11 +56,7 @@ func workerCmd() *cobra.Command {
 		Use:   "worker",
 		Short: "Run the Temporal worker (workflows and activities)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd, "json")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("json", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			log.Info("starting worker", "version", versionString(), "config", cfg)
 			_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
 			defer shutdown(context.WithoutCancel(cmd.Context()))
@@ -80,7 +72,7 @@ func workerCmd() *cobra.Command {
 				return telemetry.ServeOps(ctx, cfg.WorkerOpsAddr, d.registry, ready, log)
 			})
 			return g.Wait()
-		},
+		}),
 	})
 }
 
@@ -90,11 +82,7 @@ func migrateCmd() *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply the embedded database migrations",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd, "text")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			if create {
 				if err := database.EnsureExists(cmd.Context(), cfg.DatabaseURL); err != nil {
 					return err
@@ -105,7 +93,7 @@ func migrateCmd() *cobra.Command {
 			}
 			log.Info("database is up to date")
 			return nil
-		},
+		}),
 	})
 	cmd.Flags().BoolVar(&create, "create-database", false, "create the database first when it does not exist")
 	return cmd

@@ -34,13 +34,9 @@ func devCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run everything for development: Temporal dev server, migrations, worker and API",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd, "text")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			return runDev(cmd.Context(), cfg, log)
-		},
+		}),
 	})
 }
 

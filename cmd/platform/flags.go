@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/acme/platform/internal/config"
 
 	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/store"
@@ -32,11 +35,7 @@ func flagsImportCmd() *cobra.Command {
 			"replaces each flag; flags missing from the file are kept. $evaluators and the file's metadata are\n" +
 			"inlined into each flag, which evaluates exactly as in the file. Every change is audited as \"cli\".",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, log, err := loadConfig(cmd, "text")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			defs, err := readFlagFile(cmd.InOrStdin(), args[0])
 			if err != nil {
 				return err
@@ -55,7 +54,7 @@ func flagsImportCmd() *cobra.Command {
 			}
 			log.Info("flags imported", "file", args[0], "flags", len(defs), "changed", n)
 			return nil
-		},
+		}),
 	})
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit (default: import FILE)")
 	return cmd
@@ -89,11 +88,7 @@ func flagsExportCmd() *cobra.Command {
 		Use:   "export FILE",
 		Short: "Write every flag to a flagd file (- for stdout)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, err := loadConfig(cmd, "text")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			data, err := exportFlags(cmd.Context(), cfg.DatabaseURL)
 			if err != nil {
 				return err
@@ -103,7 +98,7 @@ func flagsExportCmd() *cobra.Command {
 				return err
 			}
 			return os.WriteFile(args[0], data, 0o644)
-		},
+		}),
 	})
 }
 

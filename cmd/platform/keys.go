@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/acme/platform/internal/config"
 
 	"github.com/acme/platform/api/auth"
 	"github.com/acme/platform/api/keys"
@@ -28,11 +31,7 @@ func keysCreateCmd() *cobra.Command {
 		Use:   "create --principal P --name N --scopes a,b",
 		Short: "Create an API key and print its secret (shown only once)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd, "text")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			list := splitScopes(scopes)
 			if err := checkKeyFlags(principal, name, list); err != nil {
 				return err
@@ -54,7 +53,7 @@ func keysCreateCmd() *cobra.Command {
 			log.Info("api key created", "id", k.ID, "principal", k.Principal, "scopes", strings.Join(k.Scopes, ","))
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), secret)
 			return err
-		},
+		}),
 	})
 	f := cmd.Flags()
 	f.StringVar(&principal, "principal", "", "principal (tenant) the key belongs to")
@@ -97,11 +96,7 @@ func keysRevokeCmd() *cobra.Command {
 		Use:   "revoke KEY_ID",
 		Short: "Revoke an API key",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, log, err := loadConfig(cmd, "text")
-			if err != nil {
-				return err
-			}
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			db, err := database.Open(cmd.Context(), cfg.DatabaseURL, 2)
 			if err != nil {
 				return err
@@ -116,6 +111,6 @@ func keysRevokeCmd() *cobra.Command {
 			}
 			log.Info("api key revoked", "id", args[0])
 			return nil
-		},
+		}),
 	})
 }

@@ -45,15 +45,9 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 // EnsureExists creates the database named in url when it does not exist yet,
 // connecting to the server's "postgres" maintenance database to do so.
 func EnsureExists(ctx context.Context, url string) error {
-	cfg, err := pgx.ParseConfig(url)
+	conn, name, err := maintenance(ctx, url)
 	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
-	}
-	name := cfg.Database
-	cfg.Database = "postgres"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to maintenance database: %w", err)
+		return err
 	}
 	defer conn.Close(ctx)
 	var exists bool
@@ -76,15 +70,9 @@ func EnsureExists(ctx context.Context, url string) error {
 
 // Drop removes the database named in url; tests use it to clean up.
 func Drop(ctx context.Context, url string) error {
-	cfg, err := pgx.ParseConfig(url)
+	conn, name, err := maintenance(ctx, url)
 	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
-	}
-	name := cfg.Database
-	cfg.Database = "postgres"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to maintenance database: %w", err)
+		return err
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
@@ -92,6 +80,22 @@ func Drop(ctx context.Context, url string) error {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	return nil
+}
+
+// maintenance connects to the server of url through its "postgres"
+// database and returns the name of the database url names.
+func maintenance(ctx context.Context, url string) (*pgx.Conn, string, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse database url: %w", err)
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to maintenance database: %w", err)
+	}
+	return conn, name, nil
 }
 
 // Beginner is what InTx needs: a pool or a connection.
