@@ -20,16 +20,24 @@ type breaker struct {
 
 // tryRedis reports whether this request should ask Redis.
 func (b *breaker) tryRedis(now time.Time) bool {
+	ask, _ := b.try(now)
+	return ask
+}
+
+// try reports whether this request should ask Redis, and whether it is the
+// one probe of a Redis that failed: a probe must ask Redis itself, not use a
+// lease.
+func (b *breaker) try(now time.Time) (ask, probe bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.down {
-		return true
+		return true, false
 	}
 	if b.probing || now.Before(b.retryAt) {
-		return false
+		return false, false
 	}
 	b.probing = true
-	return true
+	return true, true
 }
 
 // succeeded records an answer from Redis and reports whether Redis was down

@@ -4,6 +4,10 @@
 // when Redis fails, decisions fall back to an in-process token bucket so that
 // a Redis outage degrades the limits instead of failing requests.
 //
+// A busy key does not cost a Redis round trip per request: the process
+// leases a few requests of the key's quota at once and hands them out
+// locally for a short window (see lease.go).
+//
 // Every response the limiter lets through carries the draft-10 fields
 // (draft-ietf-httpapi-ratelimit-headers-10), for example
 //
@@ -20,6 +24,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -61,7 +66,7 @@ type Policies struct {
 // Limiter decides whether a request is within its quota and writes the
 // RateLimit fields or the 429. It is safe for concurrent use.
 type Limiter struct {
-	gcra    *redis_rate.Limiter
+	gcra    gcra
 	timeout time.Duration // of one Redis decision
 	keys    redis.Keys
 	read    policy
@@ -69,6 +74,8 @@ type Limiter struct {
 	anon    policy
 	health  *breaker
 	local   *local
+	leases  *leases
+	now     func() time.Time // of the leases
 	log     *slog.Logger
 	metrics *metrics
 }
@@ -76,6 +83,7 @@ type Limiter struct {
 // New returns a limiter that keeps its state in rdb under keys. Metrics are
 // registered on reg when it is not nil.
 func New(rdb *goredis.Client, keys redis.Keys, p Policies, log *slog.Logger, reg prometheus.Registerer) *Limiter {
+	m := newMetrics(reg)
 	return &Limiter{
 		gcra:    redis_rate.NewLimiter(prefixedKeys{Client: rdb, keys: keys}),
 		timeout: redisTimeout,
@@ -85,8 +93,10 @@ func New(rdb *goredis.Client, keys redis.Keys, p Policies, log *slog.Logger, reg
 		anon:    policy{name: PolicyAnon, rate: p.Anon},
 		health:  &breaker{cooldown: redisCooldown},
 		local:   newLocal(maxLocalBuckets),
+		leases:  newLeases(leaseWindow, maxLeaseStates, m.leaseDropped),
+		now:     time.Now,
 		log:     log,
-		metrics: newMetrics(reg),
+		metrics: m,
 	}
 }
 
@@ -144,31 +154,34 @@ func (l *Limiter) admit(w http.ResponseWriter, r *http.Request, p policy, subjec
 }
 
 // decide asks Redis unless it is cooling down after a failure, and falls back
-// to the in-process buckets when Redis cannot answer.
+// to the in-process buckets when Redis cannot answer. While Redis is up, a
+// busy key is decided from its lease; a probe of a failed Redis always asks
+// Redis itself.
 func (l *Limiter) decide(ctx context.Context, p policy, subject string) decision {
 	key := l.keys.Key("ratelimit", p.name, subject)
-	if l.health.tryRedis(time.Now()) {
-		d, err := l.fromRedis(ctx, key, p)
+	if ask, probe := l.health.try(time.Now()); ask {
+		d, asked, err := l.fromRedis(ctx, key, p, !probe)
 		if err == nil {
-			l.redisOK(ctx)
+			if asked {
+				l.redisOK(ctx)
+			}
 			return d
 		}
-		l.redisFailed(ctx, err)
+		if !errors.Is(err, errLeaseLost) {
+			l.redisFailed(ctx, err)
+		}
 	}
 	return l.local.allow(key, p.rate, time.Now())
 }
 
-func (l *Limiter) fromRedis(ctx context.Context, key string, p policy) (decision, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
-	res, err := l.gcra.Allow(ctx, key, p.limit())
-	if err != nil {
-		return decision{}, err
+// fromRedis decides from Redis, through the key's lease when lease is set
+// and p is large enough to lease; asked reports whether Redis was asked.
+func (l *Limiter) fromRedis(ctx context.Context, key string, p policy, lease bool) (d decision, asked bool, err error) {
+	if limit := leaseCap(p); lease && limit > 1 && l.leases.window > 0 {
+		return l.leased(ctx, key, p, limit)
 	}
-	if res.Allowed == 0 {
-		return decision{next: res.RetryAfter}, nil
-	}
-	return decision{allowed: true, remaining: res.Remaining, next: untilNextUnit(res.ResetAfter, p.interval())}, nil
+	d, err = l.single(ctx, key, p)
+	return d, true, err
 }
 
 func (l *Limiter) redisOK(ctx context.Context) {
@@ -185,6 +198,7 @@ func (l *Limiter) redisFailed(ctx context.Context, err error) {
 		l.health.abandoned()
 		return
 	}
+	l.leases.invalidate()
 	if l.health.failed(time.Now()) {
 		l.metrics.fallbacks.Inc()
 		l.metrics.degraded.Set(1)
