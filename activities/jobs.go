@@ -38,16 +38,22 @@ func scanJob(row pgx.Row) (workflows.Job, error) {
 
 // A repeated create (the local activity ran again after a worker crash)
 // returns the existing row unchanged but for the run id, which is the same.
+// created_at is when the job was accepted, which may be long before a worker
+// first ran it; the insert's time when the workflow does not say.
 const insertJob = `
-INSERT INTO jobs (id, principal, type, status, input, retry, workflow_id, run_id)
-VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)
+INSERT INTO jobs (id, principal, type, status, input, retry, workflow_id, run_id, created_at)
+VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, COALESCE($8, clock_timestamp()))
 ON CONFLICT (id) DO UPDATE SET run_id = EXCLUDED.run_id
 RETURNING ` + jobColumns
 
 // Create writes the job's row with status queued and returns it.
 func (a *Jobs) Create(ctx context.Context, in workflows.CreateJobInput) (workflows.Job, error) {
 	j := in.Job
-	job, err := scanJob(a.DB.QueryRow(ctx, insertJob, j.ID, j.Principal, j.Type, rawJSON(j.Input), j.Retry, in.WorkflowID, in.RunID))
+	var createdAt *time.Time
+	if !in.CreatedAt.IsZero() {
+		createdAt = &in.CreatedAt
+	}
+	job, err := scanJob(a.DB.QueryRow(ctx, insertJob, j.ID, j.Principal, j.Type, rawJSON(j.Input), j.Retry, in.WorkflowID, in.RunID, createdAt))
 	if err != nil {
 		return workflows.Job{}, fmt.Errorf("create job %s: %w", j.ID, err)
 	}

@@ -21,9 +21,9 @@ func jobPaths() map[string]map[string]operation {
 		"/v1/jobs": {
 			"post": {summary: "Start a background job (webhook, analytics.rollup or upload.process)", scope: "jobs:write",
 				params: []obj{idempotencyKeyParam}, body: jsonBody(ref("JobCreate")),
-				responses: map[string]obj{"201": jsonResponse("the job, its row written", ref("Job"))},
+				responses: map[string]obj{"201": jsonResponse("the job, queued: accepted by Temporal, whether or not a worker runs", ref("Job"))},
 				errors:    []string{"400", "413", "415", "422"}},
-			"get": {summary: "List jobs, newest first", scope: "jobs:read",
+			"get": {summary: "List jobs, newest first; a job is listed once a worker has started it", scope: "jobs:read",
 				params: append([]obj{
 					queryParam("status", "only jobs in this status", obj{"type": "string", "enum": jobStatuses}),
 					queryParam("type", "only jobs of this type", obj{"type": "string", "enum": jobTypes}),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -24,9 +25,10 @@ const (
 // JobTypes lists every job type.
 var JobTypes = []string{JobTypeWebhook, JobTypeRollup, JobTypeUpload}
 
-// Job statuses. A job is queued when its row is written, running during an
-// attempt, retrying while it waits for the next one, and ends in one of the
-// four final statuses.
+// Job statuses. A job is queued from its acceptance until its first attempt
+// begins (its row is written with this status before that), running during
+// an attempt, retrying while it waits for the next one, and ends in one of
+// the four final statuses.
 const (
 	JobQueued    = "queued"
 	JobRunning   = "running"
@@ -45,17 +47,12 @@ func JobFinal(status string) bool {
 	return slices.Contains([]string{JobSucceeded, JobFailed, JobCanceled, JobTimedOut}, status)
 }
 
-// Names of the job workflows, their update and the activities they share,
-// as registered on the worker and shown in the Temporal UI.
+// Names of the job workflows and of the activities they share, as
+// registered on the worker and shown in the Temporal UI.
 const (
 	WebhookJobWorkflowName = "platform.job.webhook"
 	RollupJobWorkflowName  = "platform.job.analytics_rollup"
 	UploadJobWorkflowName  = "platform.job.upload_process"
-
-	// JobCreatedUpdate completes once the job's row is written and returns
-	// the job; the API starts jobs with Update-With-Start on it, so a GET
-	// right after the 201 finds the row.
-	JobCreatedUpdate = "platform.job.created"
 
 	CreateJobActivityName = "platform.job.create"
 	RecordJobActivityName = "platform.job.record"
@@ -90,6 +87,26 @@ type JobInput struct {
 	Retry     retry.Policy    `json:"retry"`
 }
 
+// JobMemoKey names the entry the API puts in a job workflow's memo when it
+// starts the workflow.
+const JobMemoKey = "platform.job"
+
+// JobMemo is what the API keeps in a job workflow's memo: what it needs to
+// answer for the job before the workflow has written its row, and to tell a
+// replay of the creating request from another request under the same
+// Idempotency-Key. It stays small: the input is in the start event.
+type JobMemo struct {
+	Principal string `json:"principal"`
+	Type      string `json:"type"`
+	// Fingerprint is a SHA-256 of the canonical request: type, input and
+	// normalised retry policy.
+	Fingerprint string `json:"fingerprint"`
+	// CreatedAt is when the API accepted the job: the job's created_at, in
+	// the API's answers and in its row.
+	CreatedAt time.Time    `json:"created_at"`
+	Retry     retry.Policy `json:"retry"`
+}
+
 // Job is a job's row as its activities write it.
 type Job struct {
 	ID         string          `json:"id"`
@@ -117,12 +134,14 @@ type JobError struct {
 	Retryable bool      `json:"retryable"`
 }
 
-// CreateJobInput is the input of the create activity: the job and the run
-// that owns it.
+// CreateJobInput is the input of the create activity: the job, the run
+// that owns it and when it was accepted (the row's created_at), which may be
+// long before a worker first ran it.
 type CreateJobInput struct {
-	Job        JobInput `json:"job"`
-	WorkflowID string   `json:"workflow_id"`
-	RunID      string   `json:"run_id"`
+	Job        JobInput  `json:"job"`
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // RecordJobInput is one transition of a job, written by the record activity.
@@ -206,48 +225,41 @@ type jobKind struct {
 	startToClose time.Duration
 }
 
-// runJob runs a job: it writes the row, answers the created update, then
-// makes attempts until one succeeds, one fails for good, the attempts or the
-// TTL run out, or the job is canceled.
+// runJob runs a job: it writes the row, then makes attempts until one
+// succeeds, one fails for good, the attempts or the TTL run out, or the job
+// is canceled. A job canceled before a worker first ran it still writes its
+// row, then records "canceled" without an attempt.
 func runJob(ctx workflow.Context, in JobInput, kind jobKind) (json.RawMessage, error) {
 	j := &jobRun{in: in, kind: kind}
-	if err := j.setup(ctx); err != nil {
+	if err := j.validate(); err != nil {
 		return nil, err
 	}
 	return j.run(ctx)
 }
 
 type jobRun struct {
-	in      JobInput
-	kind    jobKind
-	created *Job // set once the row is written
+	in   JobInput
+	kind jobKind
 }
 
-// setup validates the input and registers the created update.
-func (j *jobRun) setup(ctx workflow.Context) error {
+// validate checks the input; an invalid job fails without writing a row.
+func (j *jobRun) validate() error {
 	if j.in.ID == "" || j.in.Principal == "" || j.in.Type == "" {
 		return temporal.NewNonRetryableApplicationError("job id, principal and type are required", InvalidJobErrorType, nil)
 	}
 	if issues := j.in.Retry.Validate(); len(issues) > 0 {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("invalid retry policy: %s %s", issues[0].Field, issues[0].Detail), InvalidJobErrorType, nil)
 	}
-	return workflow.SetUpdateHandler(ctx, JobCreatedUpdate, func(ctx workflow.Context) (Job, error) {
-		if err := workflow.Await(ctx, func() bool { return j.created != nil }); err != nil {
-			return Job{}, err
-		}
-		return *j.created, nil
-	})
+	return nil
 }
 
 func (j *jobRun) run(ctx workflow.Context) (json.RawMessage, error) {
 	// Rows are written with a disconnected context, so that a cancellation
 	// still gets recorded.
 	rec, _ := workflow.NewDisconnectedContext(ctx)
-	job, err := j.create(rec)
-	if err != nil {
+	if err := j.create(rec); err != nil {
 		return nil, err
 	}
-	j.created = &job
 	deadline := j.in.Retry.Deadline(workflow.GetInfo(ctx).WorkflowStartTime)
 	for n := 1; ; n++ {
 		if ctx.Err() != nil {
@@ -288,17 +300,30 @@ func (j *jobRun) retryOrStop(ctx, rec workflow.Context, a AttemptRecord, err err
 		LastError: lastError(a), Attempt: &a})
 }
 
-// create writes the job's row with status queued.
-func (j *jobRun) create(ctx workflow.Context) (Job, error) {
+// create writes the job's row with status queued: the workflow's first
+// step, so the row exists before anything else happens to the job.
+func (j *jobRun) create(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
-	var job Job
 	err := workflow.ExecuteLocalActivity(recordOptions(ctx), CreateJobActivityName, CreateJobInput{
 		Job: j.in, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
-	}).Get(ctx, &job)
+		CreatedAt: acceptedAt(info),
+	}).Get(ctx, nil)
 	if err != nil {
-		return Job{}, fmt.Errorf("create job %s: %w", j.in.ID, err)
+		return fmt.Errorf("create job %s: %w", j.in.ID, err)
 	}
-	return job, nil
+	return nil
+}
+
+// acceptedAt is when the job was accepted: the created_at of the memo the
+// API started the workflow with (what its 201 said), else the workflow's
+// start (jobs the platform starts itself, such as the daily roll-up).
+func acceptedAt(info *workflow.Info) time.Time {
+	var m JobMemo
+	if p, ok := info.Memo.GetFields()[JobMemoKey]; ok && converter.GetDefaultDataConverter().FromPayload(p, &m) == nil &&
+		!m.CreatedAt.IsZero() {
+		return m.CreatedAt
+	}
+	return info.WorkflowStartTime.UTC()
 }
 
 // attempt runs attempt n as one activity execution: retries are the

@@ -246,25 +246,82 @@ func TestJob_CancellationWhileWaitingEndsTheJob(t *testing.T) {
 	}
 }
 
-func TestJob_CreatedUpdateAnswersWithTheWrittenRow(t *testing.T) {
-	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+// The API answers 201 without waiting for a worker, and GET answers from
+// Temporal until the row exists: the row must be the workflow's first write.
+func TestJob_WritesItsRowBeforeAnythingElse(t *testing.T) {
+	var e *jobEnv
+	e = newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if len(e.created) != 1 || len(e.records) != 1 {
+			return AttemptResult{}, temporal.NewNonRetryableApplicationError("attempt before the row", "Test", nil)
+		}
 		return AttemptResult{}, nil
 	})
-	var got Job
-	var updateErr error
-	e.RegisterDelayedCallback(func() {
-		e.UpdateWorkflow(JobCreatedUpdate, "created", &testsuite.TestUpdateCallback{
-			OnReject:   func(err error) { updateErr = err },
-			OnAccept:   func() {},
-			OnComplete: func(v any, err error) { got, _ = v.(Job); updateErr = err },
-		})
-	}, 0)
 	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
 	if err := e.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if updateErr != nil || got.ID != "job_1" || got.Status != JobQueued || got.WorkflowID == "" {
-		t.Errorf("update = %+v, %v", got, updateErr)
+	if len(e.created) != 1 || e.created[0].Job.ID != "job_1" || e.created[0].WorkflowID == "" || e.created[0].RunID == "" {
+		t.Errorf("created %+v", e.created)
+	}
+}
+
+// The row's created_at is when the API accepted the job (its memo), however
+// long the job waited for a worker; without the API's memo, the workflow's
+// start.
+func TestJob_RowIsCreatedAtTheAcceptanceTime(t *testing.T) {
+	accepted := time.Date(2026, 3, 10, 9, 0, 0, 123456000, time.UTC)
+	started := accepted.Add(2 * time.Hour) // not the acceptance: only the fallback
+	for name, memo := range map[string]map[string]any{
+		"memo":    {JobMemoKey: JobMemo{Principal: "acme", Type: JobTypeWebhook, CreatedAt: accepted}},
+		"no memo": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) { return AttemptResult{}, nil })
+			e.SetStartTime(started)
+			if memo != nil {
+				if err := e.SetMemoOnStart(memo); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+			if err := e.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			want := started
+			if memo != nil {
+				want = accepted
+			}
+			if len(e.created) != 1 || !e.created[0].CreatedAt.Equal(want) {
+				t.Errorf("created %+v, want created_at %s", e.created, want)
+			}
+		})
+	}
+}
+
+// A job canceled while no worker ran it (POST /v1/jobs/{id}/cancel on a
+// queued job) still gets its row when a worker picks it up, and ends
+// canceled without an attempt.
+func TestJob_CanceledBeforeItsFirstTaskEndsCanceledWithoutAnAttempt(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		calls++
+		return AttemptResult{}, nil
+	})
+	e.RegisterDelayedCallback(e.CancelWorkflow, 0)
+	e.ExecuteWorkflow(WebhookJob, webhookInput(policy(5, 1, 60, 3600)))
+	if err := e.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if calls != 0 || len(e.created) != 1 {
+		t.Errorf("%d attempts, created %+v", calls, e.created)
+	}
+	if diff := cmp.Diff([]string{JobCanceled}, e.statuses()); diff != "" {
+		t.Errorf("transitions (-want +got):\n%s", diff)
+	}
+	if final := e.last(); !final.Finished || final.Attempts != 0 || final.Attempt != nil {
+		t.Errorf("final %+v", final)
 	}
 }
 

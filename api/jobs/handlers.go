@@ -38,13 +38,12 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return problem.Validation(errs...)
 	}
 	in.ID, in.Principal = idempotency.ResourceID(r.Context(), ids.Job), caller.Name
+	// Answers at once, whether or not a worker runs: the job is queued in
+	// Temporal, and a replay of the request that created an existing job
+	// gets that job (its row, or its queued view); see Starter.Start.
 	job, err := h.Starter.Start(r.Context(), in)
 	if err != nil {
 		return err
-	}
-	if !sameRequest(job, in) {
-		return problem.Newf(problem.IdempotencyKeyReused,
-			"this Idempotency-Key already created job %s from a different request", job.ID)
 	}
 	w.Header().Set("Location", "/v1/jobs/"+job.ID)
 	return web.WriteJSON(w, http.StatusCreated, h.toView(job))
@@ -135,8 +134,9 @@ func listFilter(q url.Values, caller auth.Principal) (ListFilter, url.Values, fi
 	return f, filters, errs
 }
 
-// visible returns the job in the path if the caller may see it; another
-// principal's job is not found, so its existence is never revealed.
+// visible returns the job in the path if the caller may see it: its row, or
+// before a worker has written the row, the queued job as Temporal holds it.
+// Another principal's job is not found, so its existence is never revealed.
 func (h *handlers) visible(r *http.Request) (workflows.Job, error) {
 	caller, _ := auth.FromContext(r.Context())
 	id := mux.Vars(r)["id"]
@@ -144,8 +144,8 @@ func (h *handlers) visible(r *http.Request) (workflows.Job, error) {
 	if !ids.HasPrefix(id, ids.Job) {
 		return workflows.Job{}, notFound
 	}
-	j, err := h.Store.Get(r.Context(), id)
-	if errors.Is(err, problem.ErrNotFound) || (err == nil && !caller.CanSee(j.Principal)) {
+	j, err := lookup{rows: h.Store, temporal: h.Temporal}.find(r.Context(), id, caller.CanSee)
+	if errors.Is(err, problem.ErrNotFound) {
 		return workflows.Job{}, notFound
 	}
 	return j, err
@@ -198,7 +198,9 @@ func toAttemptView(a Attempt) attemptView {
 
 // cancel requests the cancellation of the job's workflow and answers 202:
 // the workflow stops the running attempt (through its heartbeats) and
-// records "canceled" itself.
+// records "canceled" itself. A job no worker has started yet is canceled
+// too: when a worker runs it, it writes its row and records "canceled"
+// without an attempt.
 func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) error {
 	j, err := h.visible(r)
 	if err != nil {

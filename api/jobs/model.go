@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -220,21 +219,6 @@ func validateUpload(input json.RawMessage) fieldErrors {
 		errs.add("#/input/upload_id", "invalid", "must be an upload id (upl_…)")
 	}
 	return errs
-}
-
-// sameRequest reports whether an existing job was created by an equal
-// request: a job found under a derived id after the idempotency store lost
-// its record must not answer a different request.
-func sameRequest(job workflows.Job, in workflows.JobInput) bool {
-	return job.Principal == in.Principal && job.Type == in.Type && job.Retry == in.Retry && jsonEqual(job.Input, in.Input)
-}
-
-func jsonEqual(a, b json.RawMessage) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }
 
 // jobView is a job as the API shows it.

@@ -1,7 +1,11 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/jobs/retry"
 	"github.com/acme/platform/workflows"
 )
 
@@ -22,61 +27,147 @@ type Starter struct {
 	Store     *Store
 }
 
-// startTimeout bounds a start, including the wait for the job's row. It is
-// shorter than the request timeout so that a start stuck behind absent
-// workers answers 503 in time.
+// startTimeout bounds a start: one call to the Temporal frontend, retried by
+// the SDK while the frontend is unreachable. It is shorter than the request
+// timeout so that an unreachable Temporal answers 503 in time.
 const startTimeout = 10 * time.Second
 
-// Start starts the job's workflow with Update-With-Start and returns the
-// job once its workflow has written the row, so a GET right after finds it;
-// the handler writes nothing itself. The workflow id is the job id, with
-// conflict policy USE_EXISTING: starting an id that runs (a retry, a replay
-// after the idempotency store lost the key) attaches to the running workflow
-// and, the update id being fixed, gets the first answer again. Reuse policy
-// REJECT_DUPLICATE: an id whose workflow has finished is never started
-// twice; the existing job is returned.
+// Start starts the job's workflow and returns the job as accepted: queued,
+// built from the request, its run named. It does not wait for a worker: the
+// workflow's first step writes the row (the handler writes nothing), and
+// until it has, GET answers from the workflow's memo and start event (see
+// lookup). Temporal has durably stored the workflow when Start returns, so a
+// job is accepted while no worker runs.
+//
+// The workflow is started by its registered name, with id = job id. An id
+// that exists already (a retry after a lost response, a replay after the
+// idempotency store lost the key) never starts a second workflow: conflict
+// policy FAIL for a running workflow and reuse policy REJECT_DUPLICATE for a
+// finished one both answer "already started", and Start then returns the
+// existing job if an equal request created it (the fingerprint in the memo
+// says so), or 422 idempotency_key_reused.
+//
+// FAIL rather than USE_EXISTING: with USE_EXISTING the SDK hands back the
+// running workflow exactly as if it had just been started, so telling a
+// replay from a first start would cost a DescribeWorkflow on every keyed
+// start; with FAIL the conflict is an error, and the describe happens only
+// then. Either way one workflow runs per id.
 func (s *Starter) Start(ctx context.Context, in workflows.JobInput) (workflows.Job, error) {
 	name, ok := workflows.JobWorkflowName(in.Type)
 	if !ok {
 		return workflows.Job{}, fmt.Errorf("start job %s: unknown type %q", in.ID, in.Type)
+	}
+	memo, err := newJobMemo(in, time.Now())
+	if err != nil {
+		return workflows.Job{}, fmt.Errorf("start job %s: %w", in.ID, err)
 	}
 	// The start completes even if the client goes away meanwhile: the id is
 	// fixed, so finishing is always safe, and an abandoned half-sent start is
 	// exactly what would leave the client unsure whether the job exists.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 	defer cancel()
-	op := s.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.JobWorkflowID(in.ID),
 		TaskQueue:                s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// Without it the SDK answers a conflict with a handle on the
+		// existing run, indistinguishable from a new one.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo:                                     map[string]any{workflows.JobMemoKey: memo},
 	}, name, in)
-	handle, err := s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     workflows.JobCreatedUpdate,
-			UpdateName:   workflows.JobCreatedUpdate,
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
-	var job workflows.Job
-	if err == nil {
-		err = handle.Get(ctx, &job)
-	}
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return s.Store.Get(ctx, in.ID)
+		return s.existing(ctx, in, memo.Fingerprint)
 	}
 	if err != nil {
-		return workflows.Job{}, unavailable(in.ID, err)
+		return workflows.Job{}, problem.UnavailableAfter(2, "could not start the job; retry with the same Idempotency-Key",
+			fmt.Errorf("start job %s: %w", in.ID, err))
 	}
-	return job, nil
+	return queuedJob(in, memo.CreatedAt, run.GetID(), run.GetRunID()), nil
 }
 
-func unavailable(id string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return problem.UnavailableAfter(5, "no worker answered in time; the job may have been accepted: "+
-			"retry with the same Idempotency-Key to get it", fmt.Errorf("start job %s: %w", id, err))
+// existing returns the job that already holds in's id when an equal request
+// (same principal and fingerprint) created it; another request under the
+// same Idempotency-Key is a 422.
+func (s *Starter) existing(ctx context.Context, in workflows.JobInput, fingerprint string) (workflows.Job, error) {
+	l := lookup{rows: s.Store, temporal: s.Temporal}
+	w, err := l.describe(ctx, in.ID)
+	if errors.Is(err, problem.ErrNotFound) { // removed after its retention since the start said it exists
+		return workflows.Job{}, problem.UnavailableAfter(1, "the job's workflow went away while it was started; retry", err)
 	}
-	return problem.UnavailableAfter(2, "could not start the job; retry with the same Idempotency-Key",
-		fmt.Errorf("start job %s: %w", id, err))
+	if err != nil {
+		return workflows.Job{}, err
+	}
+	principal, fp := "", ""
+	if w.memo != nil {
+		principal, fp = w.memo.Principal, w.memo.Fingerprint
+	} else { // a workflow started without the API's memo
+		first, err := l.startInput(ctx, w)
+		if err != nil {
+			return workflows.Job{}, err
+		}
+		if fp, err = requestFingerprint(first); err != nil {
+			return workflows.Job{}, err
+		}
+		principal = first.Principal
+	}
+	if principal != in.Principal || fp != fingerprint {
+		return workflows.Job{}, problem.Newf(problem.IdempotencyKeyReused,
+			"this Idempotency-Key already created job %s from a different request", in.ID)
+	}
+	return l.find(ctx, in.ID, func(owner string) bool { return owner == in.Principal })
+}
+
+// newJobMemo is the memo of job in accepted at now.
+func newJobMemo(in workflows.JobInput, now time.Time) (workflows.JobMemo, error) {
+	fp, err := requestFingerprint(in)
+	if err != nil {
+		return workflows.JobMemo{}, err
+	}
+	// Microseconds, as Postgres keeps timestamps.
+	return workflows.JobMemo{Principal: in.Principal, Type: in.Type, Fingerprint: fp,
+		CreatedAt: now.UTC().Truncate(time.Microsecond), Retry: in.Retry}, nil
+}
+
+// requestFingerprint is a SHA-256 of the job's type, input and retry
+// policy in a canonical form: object members sorted, no insignificant
+// whitespace, numbers as written. Two requests that differ only in member
+// order or spacing have the same fingerprint.
+func requestFingerprint(in workflows.JobInput) (string, error) {
+	input, err := canonicalJSON(in.Input)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint job %s: %w", in.ID, err)
+	}
+	b, err := json.Marshal(struct {
+		Type  string          `json:"type"`
+		Input json.RawMessage `json:"input"`
+		Retry retry.Policy    `json:"retry"`
+	}{in.Type, input, in.Retry})
+	if err != nil {
+		return "", fmt.Errorf("fingerprint job %s: %w", in.ID, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// canonicalJSON re-encodes raw with encoding/json, which sorts object
+// members; numbers keep their text.
+func canonicalJSON(raw json.RawMessage) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// queuedJob is a job no worker has started yet, as its request or its
+// workflow's start describes it.
+func queuedJob(in workflows.JobInput, createdAt time.Time, workflowID, runID string) workflows.Job {
+	return workflows.Job{ID: in.ID, Principal: in.Principal, Type: in.Type, Status: workflows.JobQueued,
+		Input: in.Input, Retry: in.Retry, WorkflowID: workflowID, RunID: runID, CreatedAt: createdAt, UpdatedAt: createdAt}
 }
