@@ -16,7 +16,6 @@ package flags
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -198,15 +197,7 @@ func readBody(r *http.Request, accepted ...string) ([]byte, error) {
 	if err := mediaType(r, accepted...); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(r.Body)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, problem.Newf(problem.PayloadTooLarge, "request body is larger than %d bytes", tooLarge.Limit)
-	}
-	if err != nil {
-		return nil, problem.New(problem.InvalidJSON, "request body could not be read")
-	}
-	return body, nil
+	return web.ReadBody(r)
 }
 
 func patchProblem(err error) error {

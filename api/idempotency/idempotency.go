@@ -117,7 +117,7 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := readBody(r)
+		body, err := web.ReadBody(r)
 		if err != nil {
 			web.WriteError(w, r, err)
 			return
@@ -247,24 +247,6 @@ func inProgress() error {
 		"a request with this Idempotency-Key is still running; retry to get its response")
 	e.Header = http.Header{"Retry-After": []string{"1"}}
 	return e
-}
-
-// readBody reads the whole body, within the limit the body-limit middleware
-// installed, since the fingerprint needs all of it.
-func readBody(r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, problem.Newf(problem.PayloadTooLarge, "request body is larger than %d bytes", tooLarge.Limit)
-		}
-		// web.DecodeJSON answers an unreadable body the same way.
-		return nil, problem.New(problem.InvalidJSON, "request body could not be read")
-	}
-	return body, nil
 }
 
 // routeTemplate is the matched mux route's template, so that keys are scoped

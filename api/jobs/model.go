@@ -259,20 +259,12 @@ func RunURL(uiURL, namespace, workflowID, runID string) string {
 
 func (h *handlers) toView(j workflows.Job) jobView {
 	v := jobView{ID: j.ID, Type: j.Type, Status: j.Status, Attempts: j.Attempts, Input: j.Input, Result: j.Result,
-		CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(), StartedAt: utc(j.StartedAt), FinishedAt: utc(j.FinishedAt),
+		CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(), StartedAt: web.UTC(j.StartedAt), FinishedAt: web.UTC(j.FinishedAt),
 		Workflow: workflowView{ID: j.WorkflowID, RunID: j.RunID, URL: RunURL(h.TemporalUIURL, h.Namespace, j.WorkflowID, j.RunID)}}
 	if e := j.LastError; e != nil {
 		v.LastError = &errorView{Message: e.Message, Attempt: e.Attempt, At: e.At.UTC(), Retryable: e.Retryable}
 	}
 	return v
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
 
 // attemptView is one ended attempt.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/acme/platform/api/auth"
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
 )
 
 // createRequest is the body of POST /v1/keys.
@@ -32,15 +33,7 @@ type keyView struct {
 
 func toView(k Key) keyView {
 	return keyView{ID: k.ID, Principal: k.Principal, Name: k.Name, Scopes: k.Scopes,
-		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utc(k.ExpiresAt), LastUsedAt: utc(k.LastUsedAt), RevokedAt: utc(k.RevokedAt)}
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: web.UTC(k.ExpiresAt), LastUsedAt: web.UTC(k.LastUsedAt), RevokedAt: web.UTC(k.RevokedAt)}
 }
 
 // ValidPrincipal reports whether name can be a principal: 1–64 characters

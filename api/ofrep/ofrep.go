@@ -11,8 +11,6 @@ package ofrep
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -51,7 +49,7 @@ func (h *handlers) evaluate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
+	body, err := web.ReadBody(r)
 	if err != nil {
 		return err
 	}
@@ -69,7 +67,7 @@ func (h *handlers) evaluateAll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
+	body, err := web.ReadBody(r)
 	if err != nil {
 		return err
 	}
@@ -98,17 +96,4 @@ func (h *handlers) count(key string, r flags.Result) {
 	if h.Count != nil {
 		h.Count(key, r.Variant, r.Reason)
 	}
-}
-
-// readBody reads the request body within the body-limit middleware's cap.
-func readBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(r.Body)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, problem.Newf(problem.PayloadTooLarge, "request body is larger than %d bytes", tooLarge.Limit)
-	}
-	if err != nil {
-		return nil, problem.New(problem.InvalidJSON, "request body could not be read")
-	}
-	return body, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/flags/guard"
 	"github.com/acme/platform/workflows"
 )
@@ -129,7 +130,7 @@ func summary(r rolloutRow, uiURL string) rolloutView {
 	v := rolloutView{ID: r.ID, Principal: r.Principal, Flag: r.Flag, Variant: r.Variant, Control: r.Control,
 		Status: r.Status, Reason: r.Reason, CurrentStep: r.CurrentStep, Percent: r.Percent, FlagVersion: r.FlagVersion,
 		Guard: spec.Guard, WorkflowID: r.WorkflowID, RunID: r.RunID, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		FinishedAt: utc(r.FinishedAt)}
+		FinishedAt: web.UTC(r.FinishedAt)}
 	if len(r.Evidence) > 0 {
 		v.Evidence = r.Evidence
 	}
@@ -152,7 +153,7 @@ func detail(r rolloutRow, steps []stepRow, checks []checkRow, uiURL string) roll
 		if s.Step < len(v.Steps) {
 			sv := &v.Steps[s.Step]
 			started := s.StartedAt.UTC()
-			sv.Attempt, sv.StartedAt, sv.EndedAt, sv.Decision = s.Attempt, &started, utc(s.EndedAt), s.Decision
+			sv.Attempt, sv.StartedAt, sv.EndedAt, sv.Decision = s.Attempt, &started, web.UTC(s.EndedAt), s.Decision
 			sv.Failures, sv.Inconclusive = s.Failures, s.Inconclusive
 		}
 	}
@@ -163,14 +164,6 @@ func detail(r rolloutRow, steps []stepRow, checks []checkRow, uiURL string) roll
 		}
 	}
 	return v
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
 
 // fieldErrors converts the spec's field errors.

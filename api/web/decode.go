@@ -21,15 +21,28 @@ func DecodeJSON(r *http.Request, v any) error {
 	if err := requireJSON(r); err != nil {
 		return err
 	}
+	data, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
+	return DecodeJSONBytes(data, v)
+}
+
+// ReadBody reads the whole request body within the cap the body-limit
+// middleware installed: past it, 413 payload_too_large.
+func ReadBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return problem.Newf(problem.PayloadTooLarge, "request body is larger than %d bytes", tooLarge.Limit)
+			return nil, problem.Newf(problem.PayloadTooLarge, "request body is larger than %d bytes", tooLarge.Limit)
 		}
-		return problem.New(problem.InvalidJSON, "request body could not be read")
+		return nil, problem.New(problem.InvalidJSON, "request body could not be read")
 	}
-	return DecodeJSONBytes(data, v)
+	return data, nil
 }
 
 // DecodeJSONBytes decodes data into v with the same checks as DecodeJSON.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/acme/platform/api/problem"
 )
@@ -163,4 +164,14 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) err
 func NoContent(w http.ResponseWriter) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// UTC returns t in UTC, or nil for nil: the contract's timestamps are UTC,
+// and optional ones are null.
+func UTC(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
