@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/internal/database"
+	"github.com/acme/platform/jobs/jobrow"
 	"github.com/acme/platform/workflows"
 )
 
@@ -22,18 +23,6 @@ import (
 // activities), so each job's row has one writer: its workflow.
 type Jobs struct {
 	DB *pgxpool.Pool
-}
-
-// jobColumns are the columns scanJob reads, in its order.
-const jobColumns = `id, principal, type, status, input, retry, result, attempts, last_error,
-workflow_id, run_id, created_at, updated_at, started_at, finished_at`
-
-// scanJob reads a row of jobColumns.
-func scanJob(row pgx.Row) (workflows.Job, error) {
-	var j workflows.Job
-	err := row.Scan(&j.ID, &j.Principal, &j.Type, &j.Status, &j.Input, &j.Retry, &j.Result, &j.Attempts, &j.LastError,
-		&j.WorkflowID, &j.RunID, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt)
-	return j, err
 }
 
 // A repeated create (the local activity ran again after a worker crash)
@@ -44,7 +33,7 @@ const insertJob = `
 INSERT INTO jobs (id, principal, type, status, input, retry, workflow_id, run_id, created_at)
 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, COALESCE($8, clock_timestamp()))
 ON CONFLICT (id) DO UPDATE SET run_id = EXCLUDED.run_id
-RETURNING ` + jobColumns
+RETURNING ` + jobrow.Columns
 
 // Create writes the job's row with status queued and returns it.
 func (a *Jobs) Create(ctx context.Context, in workflows.CreateJobInput) (workflows.Job, error) {
@@ -53,7 +42,7 @@ func (a *Jobs) Create(ctx context.Context, in workflows.CreateJobInput) (workflo
 	if !in.CreatedAt.IsZero() {
 		createdAt = &in.CreatedAt
 	}
-	job, err := scanJob(a.DB.QueryRow(ctx, insertJob, j.ID, j.Principal, j.Type, rawJSON(j.Input), j.Retry, in.WorkflowID, in.RunID, createdAt))
+	job, err := jobrow.Scan(a.DB.QueryRow(ctx, insertJob, j.ID, j.Principal, j.Type, rawJSON(j.Input), j.Retry, in.WorkflowID, in.RunID, createdAt))
 	if err != nil {
 		return workflows.Job{}, fmt.Errorf("create job %s: %w", j.ID, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/acme/platform/api/page"
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/jobs/jobrow"
 	"github.com/acme/platform/workflows"
 )
 
@@ -22,19 +23,9 @@ type Store struct {
 	DB *pgxpool.Pool
 }
 
-const jobColumns = `id, principal, type, status, input, retry, result, attempts, last_error,
-workflow_id, run_id, created_at, updated_at, started_at, finished_at`
-
-func scanJob(row pgx.Row) (workflows.Job, error) {
-	var j workflows.Job
-	err := row.Scan(&j.ID, &j.Principal, &j.Type, &j.Status, &j.Input, &j.Retry, &j.Result, &j.Attempts, &j.LastError,
-		&j.WorkflowID, &j.RunID, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt)
-	return j, err
-}
-
 // Get returns job id.
 func (s *Store) Get(ctx context.Context, id string) (workflows.Job, error) {
-	j, err := scanJob(s.DB.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	j, err := jobrow.Scan(s.DB.QueryRow(ctx, `SELECT `+jobrow.Columns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return workflows.Job{}, fmt.Errorf("get job %s: %w", id, problem.ErrNotFound)
 	}
@@ -55,7 +46,7 @@ type ListFilter struct {
 // column that leads one of the jobs_*_page indexes, then the keyset
 // condition; the order matches those indexes.
 const listJobs = `
-SELECT ` + jobColumns + ` FROM jobs
+SELECT ` + jobrow.Columns + ` FROM jobs
 WHERE %s
 ORDER BY created_at DESC, id DESC
 LIMIT $1`
@@ -78,7 +69,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]wor
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (workflows.Job, error) { return scanJob(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (workflows.Job, error) { return jobrow.Scan(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
