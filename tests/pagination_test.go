@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/internal/ids"
@@ -20,7 +21,7 @@ func TestPagination_KeysWalkEveryRowOnceNewestFirst(t *testing.T) {
 		}
 	}
 	seen := map[string]bool{}
-	var lastCreated string
+	var lastCreated time.Time
 	path := "/v1/keys?limit=10"
 	pages := 0
 	for path != "" {
@@ -31,7 +32,7 @@ func TestPagination_KeysWalkEveryRowOnceNewestFirst(t *testing.T) {
 		var p struct {
 			Data []struct {
 				ID        string
-				CreatedAt string `json:"created_at"`
+				CreatedAt time.Time `json:"created_at"`
 			}
 			HasMore    bool    `json:"has_more"`
 			NextCursor *string `json:"next_cursor"`
@@ -42,7 +43,9 @@ func TestPagination_KeysWalkEveryRowOnceNewestFirst(t *testing.T) {
 			if seen[k.ID] {
 				t.Errorf("%s seen twice", k.ID)
 			}
-			if lastCreated != "" && k.CreatedAt > lastCreated {
+			// Compared as times: JSON drops trailing zeros of the fraction,
+			// so the strings do not sort like the instants.
+			if !lastCreated.IsZero() && k.CreatedAt.After(lastCreated) {
 				t.Errorf("not newest first: %s after %s", k.CreatedAt, lastCreated)
 			}
 			seen[k.ID], lastCreated = true, k.CreatedAt
