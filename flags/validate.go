@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/acme/platform/internal/validation"
 )
 
 // Field error codes.
@@ -20,28 +22,12 @@ const (
 	CodeUnknownRef     = "unknown_ref"     // a $ref to an evaluator that does not exist
 )
 
-// FieldError is one problem in a flag definition.
-type FieldError struct {
-	// Pointer is a JSON pointer (RFC 6901, in URI fragment form) to the
-	// offending value, e.g. "#/variants/on" or "#/targeting/if/0".
-	Pointer string `json:"pointer"`
-	// Code is one of the Code constants.
-	Code string `json:"code"`
-	// Message explains the problem to a person.
-	Message string `json:"message"`
-}
-
-// String formats the error as "pointer: code: message".
-func (e FieldError) String() string {
-	return e.Pointer + ": " + e.Code + ": " + e.Message
-}
-
 // ValidationError lists everything wrong with a flag definition or file.
 type ValidationError struct {
 	// Key is the flag key, or empty for a whole file.
 	Key string `json:"key,omitempty"`
 	// Errors are sorted by pointer.
-	Errors []FieldError `json:"errors"`
+	Errors []validation.FieldError `json:"errors"`
 }
 
 // Error lists every field error on one line.
@@ -89,7 +75,7 @@ func ValidateRaw(key string, raw []byte, evaluators map[string]json.RawMessage) 
 func (f File) Validate() error {
 	raw, err := f.Marshal()
 	if err != nil {
-		return &ValidationError{Errors: []FieldError{{"#", CodeInvalid, err.Error()}}}
+		return &ValidationError{Errors: []validation.FieldError{{Pointer: "#", Code: CodeInvalid, Detail: err.Error()}}}
 	}
 	return ValidateFile(raw)
 }
@@ -99,7 +85,7 @@ func (f File) Validate() error {
 func ValidateFile(data []byte) error {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil || top == nil {
-		return &ValidationError{Errors: []FieldError{{"#", CodeInvalid, "a flag file must be a JSON object"}}}
+		return &ValidationError{Errors: []validation.FieldError{{Pointer: "#", Code: CodeInvalid, Detail: "a flag file must be a JSON object"}}}
 	}
 	var evaluators map[string]json.RawMessage
 	v := validator{}
@@ -115,18 +101,18 @@ func ValidateFile(data []byte) error {
 	return newValidationError("", v.errs)
 }
 
-func newValidationError(key string, errs []FieldError) error {
+func newValidationError(key string, errs []validation.FieldError) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
+	slices.SortStableFunc(errs, func(a, b validation.FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
 	return &ValidationError{Key: key, Errors: errs}
 }
 
 // flagJSON encodes a Flag for ValidateRaw. Fields at their zero value are
 // left out, so that they are reported as missing rather than as invalid.
-func flagJSON(def Flag) ([]byte, []FieldError) {
-	var errs []FieldError
+func flagJSON(def Flag) ([]byte, []validation.FieldError) {
+	var errs []validation.FieldError
 	fields := map[string]any{}
 	if def.State != "" {
 		fields["state"] = def.State
@@ -134,7 +120,7 @@ func flagJSON(def Flag) ([]byte, []FieldError) {
 	if def.Variants != nil {
 		for name, raw := range def.Variants {
 			if !json.Valid(raw) {
-				errs = append(errs, FieldError{pointer("#/variants", name), CodeInvalid, "variant value is not valid JSON"})
+				errs = append(errs, validation.FieldError{Pointer: pointer("#/variants", name), Code: CodeInvalid, Detail: "variant value is not valid JSON"})
 			}
 		}
 		fields["variants"] = def.Variants
@@ -144,7 +130,7 @@ func flagJSON(def Flag) ([]byte, []FieldError) {
 	}
 	if t := trimNull(def.Targeting); t != nil {
 		if !json.Valid(t) {
-			errs = append(errs, FieldError{"#/targeting", CodeInvalid, "targeting is not valid JSON"})
+			errs = append(errs, validation.FieldError{Pointer: "#/targeting", Code: CodeInvalid, Detail: "targeting is not valid JSON"})
 		}
 		fields["targeting"] = t
 	}
@@ -156,7 +142,7 @@ func flagJSON(def Flag) ([]byte, []FieldError) {
 	}
 	raw, err := json.Marshal(fields)
 	if err != nil {
-		return nil, []FieldError{{"#/metadata", CodeInvalid, err.Error()}}
+		return nil, []validation.FieldError{{Pointer: "#/metadata", Code: CodeInvalid, Detail: err.Error()}}
 	}
 	return raw, nil
 }
@@ -171,14 +157,14 @@ func names(m map[string]json.RawMessage) map[string]bool {
 
 // validator accumulates field errors.
 type validator struct {
-	errs       []FieldError
+	errs       []validation.FieldError
 	evaluators map[string]any  // decoded bodies
 	known      map[string]bool // evaluator names, including undecodable ones
 	variants   map[string]bool // the current flag's variant names; nil when unknown
 }
 
 func (v *validator) add(ptr, code, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{Pointer: ptr, Code: code, Message: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, validation.FieldError{Pointer: ptr, Code: code, Detail: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) checkKey(key, ptr string) {

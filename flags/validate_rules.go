@@ -103,7 +103,7 @@ func (v *validator) checkRef(arg any, ptr string, result bool, depth int) {
 	for _, e := range inner.errs {
 		if e.Code == CodeUnknownVariant {
 			e.Pointer = pointer(ptr, "$ref")
-			e.Message = "evaluator " + strconv.Quote(name) + ": " + e.Message
+			e.Detail = "evaluator " + strconv.Quote(name) + ": " + e.Detail
 			v.errs = append(v.errs, e)
 		}
 	}

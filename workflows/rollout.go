@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/acme/platform/flags/guard"
+	"github.com/acme/platform/internal/validation"
 )
 
 // Names of the rollout workflow, its activities and its messages, as
@@ -330,10 +331,10 @@ func (w *rollout) begin(ctx workflow.Context) (bool, error) {
 	return false, nil
 }
 
-func describe(errs []guard.FieldError) string {
+func describe(errs []validation.FieldError) string {
 	parts := make([]string, len(errs))
 	for i, e := range errs {
-		parts[i] = e.Pointer + " " + e.Message
+		parts[i] = e.Pointer + " " + e.Detail
 	}
 	return "invalid rollout: " + strings.Join(parts, "; ")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/guard"
+	"github.com/acme/platform/internal/validation"
 )
 
 // Guard sources.
@@ -122,7 +123,7 @@ func setFloat(dst *float64, v *float64) {
 // Validate reports every problem of the input with a JSON pointer into it.
 // The flag's existence and variants are checked where the flag can be read
 // (the API and the workflow's first activity).
-func (in RolloutInput) Validate() []guard.FieldError {
+func (in RolloutInput) Validate() []validation.FieldError {
 	var v specErrors
 	if !flags.ValidKey(in.Flag) {
 		v.add("#/flag", "invalid", "must be a flag key: 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
@@ -138,10 +139,10 @@ func (in RolloutInput) Validate() []guard.FieldError {
 	return v.errs
 }
 
-type specErrors struct{ errs []guard.FieldError }
+type specErrors struct{ errs []validation.FieldError }
 
 func (v *specErrors) add(ptr, code, format string, args ...any) {
-	v.errs = append(v.errs, guard.FieldError{Pointer: ptr, Code: code, Message: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, validation.FieldError{Pointer: ptr, Code: code, Detail: fmt.Sprintf(format, args...)})
 }
 
 func (v *specErrors) checkSteps(steps []RolloutStep) {

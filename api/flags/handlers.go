@@ -28,6 +28,7 @@ import (
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/store"
+	"github.com/acme/platform/internal/validation"
 )
 
 // Deps holds what the flag handlers use.
@@ -173,7 +174,7 @@ func (h *handlers) writeRequest(r *http.Request) (string, store.Cond, store.Chan
 		return "", store.Cond{}, store.Change{}, err
 	}
 	if !flags.ValidKey(key) {
-		return "", store.Cond{}, store.Change{}, problem.Validation(problem.FieldError{Pointer: "#/key", Code: "invalid",
+		return "", store.Cond{}, store.Change{}, problem.Validation(validation.FieldError{Pointer: "#/key", Code: "invalid",
 			Detail: "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'"})
 	}
 	cond, err := conditions(r)
@@ -205,7 +206,7 @@ func patchProblem(err error) error {
 	if errors.As(err, &p) && p.Code == problem.InvalidJSON {
 		return err
 	}
-	return problem.Validation(problem.FieldError{Pointer: "#", Code: "invalid_type",
+	return problem.Validation(validation.FieldError{Pointer: "#", Code: "invalid_type",
 		Detail: "a merge patch of a flag must be a JSON object"})
 }
 

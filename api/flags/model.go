@@ -13,6 +13,7 @@ import (
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/store"
+	"github.com/acme/platform/internal/validation"
 )
 
 // flagView is a flag as the API shows it: the flagd definition with key,
@@ -54,7 +55,7 @@ func parseDefinition(key string, doc []byte) (flags.Flag, error) {
 		return flags.Flag{}, err
 	}
 	if top == nil {
-		return flags.Flag{}, problem.Validation(problem.FieldError{Pointer: "#", Code: "invalid_type", Detail: "must be a flag definition object"})
+		return flags.Flag{}, problem.Validation(validation.FieldError{Pointer: "#", Code: "invalid_type", Detail: "must be a flag definition object"})
 	}
 	errs := checkFields(key, top)
 	for _, name := range readOnlyFields {
@@ -68,29 +69,29 @@ func parseDefinition(key string, doc []byte) (flags.Flag, error) {
 		errs = append(errs, fieldErrors(verr)...)
 	}
 	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b problem.FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
+		slices.SortStableFunc(errs, func(a, b validation.FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
 		return flags.Flag{}, problem.Validation(errs...)
 	}
 	var out flags.Flag
 	if err := json.Unmarshal(def, &out); err != nil {
-		return flags.Flag{}, problem.Validation(problem.FieldError{Pointer: "#", Code: "invalid", Detail: "is not a flag definition"})
+		return flags.Flag{}, problem.Validation(validation.FieldError{Pointer: "#", Code: "invalid", Detail: "is not a flag definition"})
 	}
 	out.Key = key
 	return out, nil
 }
 
-func checkFields(key string, top map[string]json.RawMessage) []problem.FieldError {
-	var errs []problem.FieldError
+func checkFields(key string, top map[string]json.RawMessage) []validation.FieldError {
+	var errs []validation.FieldError
 	for name, raw := range top {
 		switch {
 		case name == "key":
 			var k string
 			if json.Unmarshal(raw, &k) != nil || k != key {
-				errs = append(errs, problem.FieldError{Pointer: "#/key", Code: "invalid", Detail: "must be the key in the path, " + strconv.Quote(key)})
+				errs = append(errs, validation.FieldError{Pointer: "#/key", Code: "invalid", Detail: "must be the key in the path, " + strconv.Quote(key)})
 			}
 		case slices.Contains(definitionFields, name), slices.Contains(readOnlyFields, name):
 		default:
-			errs = append(errs, problem.FieldError{Pointer: "#/" + pointerToken(name), Code: "unknown_field", Detail: "is not a field of a flag definition"})
+			errs = append(errs, validation.FieldError{Pointer: "#/" + pointerToken(name), Code: "unknown_field", Detail: "is not a field of a flag definition"})
 		}
 	}
 	return errs
@@ -102,14 +103,14 @@ func pointerToken(s string) string {
 
 // fieldErrors converts the evaluator's validation errors; their pointers
 // are relative to the definition, which is the request document itself.
-func fieldErrors(err error) []problem.FieldError {
+func fieldErrors(err error) []validation.FieldError {
 	ve, ok := err.(*flags.ValidationError)
 	if !ok {
-		return []problem.FieldError{{Pointer: "#", Code: "invalid", Detail: err.Error()}}
+		return []validation.FieldError{{Pointer: "#", Code: "invalid", Detail: err.Error()}}
 	}
-	out := make([]problem.FieldError, len(ve.Errors))
+	out := make([]validation.FieldError, len(ve.Errors))
 	for i, fe := range ve.Errors {
-		out[i] = problem.FieldError{Pointer: fe.Pointer, Code: fe.Code, Detail: fe.Message}
+		out[i] = validation.FieldError{Pointer: fe.Pointer, Code: fe.Code, Detail: fe.Detail}
 	}
 	return out
 }
@@ -128,7 +129,7 @@ func conditions(r *http.Request) (store.Cond, error) {
 	}
 	if v := strings.TrimSpace(r.Header.Get("If-None-Match")); v != "" {
 		if v != "*" {
-			return store.Cond{}, problem.Validation(problem.FieldError{Pointer: "#/If-None-Match", Code: "invalid",
+			return store.Cond{}, problem.Validation(validation.FieldError{Pointer: "#/If-None-Match", Code: "invalid",
 				Detail: `only "*" (create, never replace) is supported on writes`})
 		}
 		c.MustNotExist = true
@@ -162,7 +163,7 @@ func changeReason(r *http.Request) (string, error) {
 		reason = r.URL.Query().Get("reason")
 	}
 	if len(reason) > maxReasonLen {
-		return "", problem.Validation(problem.FieldError{Pointer: "#/reason", Code: "too_long",
+		return "", problem.Validation(validation.FieldError{Pointer: "#/reason", Code: "too_long",
 			Detail: "must be at most " + strconv.Itoa(maxReasonLen) + " characters"})
 	}
 	return reason, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/validation"
 	"github.com/acme/platform/workflows"
 )
 
@@ -163,7 +164,7 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 // has at most 100 attempts.
 func (h *handlers) attempts(w http.ResponseWriter, r *http.Request) error {
 	if len(r.URL.Query()) > 0 {
-		return problem.Validation(problem.FieldError{Pointer: "#", Code: "unknown_parameter",
+		return problem.Validation(validation.FieldError{Pointer: "#", Code: "unknown_parameter",
 			Detail: "attempts take no query parameters: a job has at most 100, listed in one page"})
 	}
 	j, err := h.visible(r)

@@ -13,6 +13,7 @@ import (
 	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/validation"
 	"github.com/acme/platform/jobs/retry"
 	"github.com/acme/platform/workflows"
 )
@@ -45,10 +46,10 @@ type uploadInput struct {
 }
 
 // fieldErrors collects field errors with their JSON pointers.
-type fieldErrors []problem.FieldError
+type fieldErrors []validation.FieldError
 
 func (e *fieldErrors) add(ptr, code, detail string) {
-	*e = append(*e, problem.FieldError{Pointer: ptr, Code: code, Detail: detail})
+	*e = append(*e, validation.FieldError{Pointer: ptr, Code: code, Detail: detail})
 }
 
 // validate checks the whole body and returns the job's type, normalised

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/internal/validation"
 )
 
 // createRequest is the body of POST /v1/keys.
@@ -51,10 +51,10 @@ func ValidPrincipal(name string) bool {
 }
 
 // validate checks the body and collects every field error.
-func (req createRequest) validate(now time.Time) []problem.FieldError {
-	var errs []problem.FieldError
+func (req createRequest) validate(now time.Time) []validation.FieldError {
+	var errs []validation.FieldError
 	add := func(ptr, code, detail string) {
-		errs = append(errs, problem.FieldError{Pointer: ptr, Code: code, Detail: detail})
+		errs = append(errs, validation.FieldError{Pointer: ptr, Code: code, Detail: detail})
 	}
 	if req.Principal != nil && !ValidPrincipal(*req.Principal) {
 		add("#/principal", "invalid", "must be 1 to 64 of a-z, 0-9, '-', '_' and '.'")

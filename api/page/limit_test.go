@@ -8,6 +8,7 @@ import (
 
 	"github.com/acme/platform/api/page"
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/internal/validation"
 )
 
 func TestParse_LimitDefaultsTo20AndAcceptsOneToHundred(t *testing.T) {
@@ -57,7 +58,7 @@ func TestParse_BadLimitIs400ValidationFailedNamingLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := page.Parse(request(url.Values{"limit": tc.values}), secret, "acme", nil)
 			pe := problemOf(t, err)
-			want := []problem.FieldError{{Pointer: "#/limit", Detail: "must be an integer between 1 and 100", Code: tc.code}}
+			want := []validation.FieldError{{Pointer: "#/limit", Detail: "must be an integer between 1 and 100", Code: tc.code}}
 			if pe.Code != problem.ValidationFailed || pe.Status() != 400 {
 				t.Errorf("problem = %s %d, want validation_failed 400", pe.Code, pe.Status())
 			}

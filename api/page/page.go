@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/internal/validation"
 )
 
 // Limits of the contract.
@@ -179,7 +180,7 @@ func isDigits(s string) bool {
 }
 
 func limitProblem(code string) error {
-	return problem.Validation(problem.FieldError{Pointer: "#/" + ParamLimit, Detail: limitDetail, Code: code})
+	return problem.Validation(validation.FieldError{Pointer: "#/" + ParamLimit, Detail: limitDetail, Code: code})
 }
 
 // limit is the page size to use: a Request built by hand rather than by

@@ -21,6 +21,7 @@ import (
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
+	"github.com/acme/platform/internal/validation"
 	"github.com/acme/platform/workflows"
 )
 
@@ -68,7 +69,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(req.Message) > 1000 {
-		return problem.Validation(problem.FieldError{Pointer: "#/message", Code: "too_long", Detail: "must be at most 1000 characters"})
+		return problem.Validation(validation.FieldError{Pointer: "#/message", Code: "too_long", Detail: "must be at most 1000 characters"})
 	}
 	if req.Message == "" {
 		req.Message = "pong"

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+
+	"github.com/acme/platform/internal/validation"
 )
 
 // Codes of the contract's error table.
@@ -82,19 +84,12 @@ func Kinds() []Kind {
 	return out
 }
 
-// FieldError is one invalid field or parameter.
-type FieldError struct {
-	Pointer string `json:"pointer"`
-	Detail  string `json:"detail"`
-	Code    string `json:"code"`
-}
-
 // Error is an error that carries the problem to answer. Handlers return one
 // (or wrap one); the adapter in package web writes it.
 type Error struct {
 	Code   string
 	Detail string
-	Errors []FieldError
+	Errors []validation.FieldError
 	// Header holds response headers the problem needs (Allow, Retry-After,
 	// WWW-Authenticate, RateLimit).
 	Header http.Header
@@ -130,7 +125,7 @@ func Newf(code, format string, args ...any) *Error {
 }
 
 // Validation returns a validation_failed problem listing errs.
-func Validation(errs ...FieldError) *Error {
+func Validation(errs ...validation.FieldError) *Error {
 	detail := "request validation failed"
 	if len(errs) > 0 {
 		detail = errs[0].Pointer[min(len(errs[0].Pointer), 2):] + " " + errs[0].Detail

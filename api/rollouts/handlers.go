@@ -26,6 +26,7 @@ import (
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/flags/store"
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/validation"
 	"github.com/acme/platform/workflows"
 )
 
@@ -155,25 +156,25 @@ func (h *handlers) start(ctx context.Context, in workflows.RolloutInput) (workfl
 func (h *handlers) checkFlag(ctx context.Context, in *workflows.RolloutInput) error {
 	rec, err := h.Flags.Get(ctx, in.Flag)
 	if errors.Is(err, store.ErrNotFound) {
-		return problem.Validation(problem.FieldError{Pointer: "#/flag", Code: "not_found", Detail: "is not a flag"})
+		return problem.Validation(validation.FieldError{Pointer: "#/flag", Code: "not_found", Detail: "is not a flag"})
 	}
 	if err != nil {
 		return err
 	}
-	var errs []problem.FieldError
+	var errs []validation.FieldError
 	if rec.Def.Variants[in.Variant] == nil {
-		errs = append(errs, problem.FieldError{Pointer: "#/variant", Code: "unknown_variant", Detail: "is not a variant of the flag"})
+		errs = append(errs, validation.FieldError{Pointer: "#/variant", Code: "unknown_variant", Detail: "is not a variant of the flag"})
 	}
 	if in.Control == "" {
 		in.Control = rec.Def.DefaultVariant
 	}
 	switch {
 	case in.Control == "":
-		errs = append(errs, problem.FieldError{Pointer: "#/control", Code: "required", Detail: "the flag has no default variant: name the control variant"})
+		errs = append(errs, validation.FieldError{Pointer: "#/control", Code: "required", Detail: "the flag has no default variant: name the control variant"})
 	case rec.Def.Variants[in.Control] == nil:
-		errs = append(errs, problem.FieldError{Pointer: "#/control", Code: "unknown_variant", Detail: "is not a variant of the flag"})
+		errs = append(errs, validation.FieldError{Pointer: "#/control", Code: "unknown_variant", Detail: "is not a variant of the flag"})
 	case in.Control == in.Variant:
-		errs = append(errs, problem.FieldError{Pointer: "#/variant", Code: "invalid", Detail: "is the flag's default variant, the rollout's control: name another control"})
+		errs = append(errs, validation.FieldError{Pointer: "#/variant", Code: "invalid", Detail: "is the flag's default variant, the rollout's control: name another control"})
 	}
 	if len(errs) > 0 {
 		return problem.Validation(errs...)

@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
-	"github.com/acme/platform/flags/guard"
+	"github.com/acme/platform/internal/validation"
 	"github.com/acme/platform/workflows"
 )
 
@@ -46,10 +45,10 @@ type event struct {
 const maxEvents = 1000
 
 // validateEvents checks every event; variants must be the rollout's two.
-func validateEvents(events []event, variant, control string) []problem.FieldError {
-	var errs []problem.FieldError
+func validateEvents(events []event, variant, control string) []validation.FieldError {
+	var errs []validation.FieldError
 	add := func(ptr, code, detail string) {
-		errs = append(errs, problem.FieldError{Pointer: ptr, Code: code, Detail: detail})
+		errs = append(errs, validation.FieldError{Pointer: ptr, Code: code, Detail: detail})
 	}
 	if len(events) == 0 || len(events) > maxEvents {
 		add("#/events", "out_of_range", fmt.Sprintf("must hold 1 to %d events", maxEvents))
@@ -167,10 +166,10 @@ func detail(r rolloutRow, steps []stepRow, checks []checkRow, uiURL string) roll
 }
 
 // fieldErrors converts the spec's field errors.
-func fieldErrors(errs []guard.FieldError) []problem.FieldError {
-	out := make([]problem.FieldError, len(errs))
+func fieldErrors(errs []validation.FieldError) []validation.FieldError {
+	out := make([]validation.FieldError, len(errs))
 	for i, e := range errs {
-		out[i] = problem.FieldError{Pointer: e.Pointer, Code: e.Code, Detail: e.Message}
+		out[i] = validation.FieldError{Pointer: e.Pointer, Code: e.Code, Detail: e.Detail}
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/validation"
 	"github.com/acme/platform/jobs/retry"
 	"github.com/acme/platform/workflows"
 )
@@ -34,7 +35,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	body := bufio.NewReader(r.Body)
 	if _, err := body.Peek(1); errors.Is(err, io.EOF) {
-		return problem.Validation(problem.FieldError{Pointer: "#", Code: "required", Detail: "the upload body is empty"})
+		return problem.Validation(validation.FieldError{Pointer: "#", Code: "required", Detail: "the upload body is empty"})
 	}
 	up, err := h.Store.Create(r.Context(), NewUpload{ID: idempotency.ResourceID(r.Context(), ids.Upload),
 		Principal: caller.Name, ContentType: contentType}, body)
@@ -71,14 +72,14 @@ func (h *handlers) startProcessing(r *http.Request, up Upload) (string, error) {
 
 // processParam reads ?process=true|false; any other parameter is an error.
 func processParam(q url.Values) (bool, error) {
-	var errs []problem.FieldError
+	var errs []validation.FieldError
 	process := false
 	for name, vs := range q {
 		switch {
 		case name != "process":
-			errs = append(errs, problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
+			errs = append(errs, validation.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
 		case len(vs) != 1 || (vs[0] != "true" && vs[0] != "false"):
-			errs = append(errs, problem.FieldError{Pointer: "#/process", Code: "invalid", Detail: "must be true or false, once"})
+			errs = append(errs, validation.FieldError{Pointer: "#/process", Code: "invalid", Detail: "must be true or false, once"})
 		default:
 			process = vs[0] == "true"
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/acme/platform/api/page"
 	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/internal/validation"
 )
 
 type handlers struct{ Deps }
@@ -63,10 +64,10 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 
 // filter reads from, to (required, RFC 3339, at most a year apart) and, for
 // admins, principal.
-func filter(q url.Values, caller auth.Principal) (Filter, []problem.FieldError) {
-	var errs []problem.FieldError
+func filter(q url.Values, caller auth.Principal) (Filter, []validation.FieldError) {
+	var errs []validation.FieldError
 	add := func(ptr, code, detail string) {
-		errs = append(errs, problem.FieldError{Pointer: ptr, Code: code, Detail: detail})
+		errs = append(errs, validation.FieldError{Pointer: ptr, Code: code, Detail: detail})
 	}
 	errs = append(errs, web.UnknownParams(q, listParams...)...)
 	f := Filter{Principal: caller.Name}

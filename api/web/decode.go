@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/internal/validation"
 )
 
 // DecodeJSON reads the request body into v with the contract's checks:
@@ -78,11 +79,11 @@ func decodeProblem(err error) error {
 		if typeErr.Field == "" {
 			ptr = "#"
 		}
-		return problem.Validation(problem.FieldError{Pointer: ptr, Code: "invalid_type",
+		return problem.Validation(validation.FieldError{Pointer: ptr, Code: "invalid_type",
 			Detail: fmt.Sprintf("must be %s, not %s", jsonType(typeErr.Type.Kind().String()), typeErr.Value)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return problem.Validation(problem.FieldError{Pointer: "#/" + name, Code: "unknown_field", Detail: "is not a known field"})
+		return problem.Validation(validation.FieldError{Pointer: "#/" + name, Code: "unknown_field", Detail: "is not a known field"})
 	}
 	return problem.New(problem.InvalidJSON, "request body is not valid JSON")
 }

@@ -6,11 +6,12 @@ import (
 	"sort"
 
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/internal/validation"
 )
 
 // UnknownParams returns a field error for every query parameter not in known,
 // in name order, so that a typo in a filter never silently widens a list.
-func UnknownParams(q url.Values, known ...string) []problem.FieldError {
+func UnknownParams(q url.Values, known ...string) []validation.FieldError {
 	var names []string
 	for name := range q {
 		if !slices.Contains(known, name) {
@@ -18,9 +19,9 @@ func UnknownParams(q url.Values, known ...string) []problem.FieldError {
 		}
 	}
 	sort.Strings(names)
-	errs := make([]problem.FieldError, 0, len(names))
+	errs := make([]validation.FieldError, 0, len(names))
 	for _, name := range names {
-		errs = append(errs, problem.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
+		errs = append(errs, validation.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
 	}
 	return errs
 }

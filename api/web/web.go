@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/internal/validation"
 )
 
 // HandlerFunc is an HTTP handler that returns an error instead of writing one.
@@ -75,17 +76,17 @@ func TraceID(ctx context.Context) string {
 
 // body is the RFC 9457 problem document.
 type body struct {
-	Type             string               `json:"type"`
-	Title            string               `json:"title"`
-	Status           int                  `json:"status"`
-	Detail           string               `json:"detail"`
-	Instance         string               `json:"instance"`
-	Code             string               `json:"code"`
-	RequestID        string               `json:"request_id"`
-	TraceID          string               `json:"trace_id"`
-	Errors           []problem.FieldError `json:"errors,omitempty"`
-	ViolatedPolicies []string             `json:"violated-policies,omitempty"`
-	Checks           map[string]string    `json:"checks,omitempty"`
+	Type             string                  `json:"type"`
+	Title            string                  `json:"title"`
+	Status           int                     `json:"status"`
+	Detail           string                  `json:"detail"`
+	Instance         string                  `json:"instance"`
+	Code             string                  `json:"code"`
+	RequestID        string                  `json:"request_id"`
+	TraceID          string                  `json:"trace_id"`
+	Errors           []validation.FieldError `json:"errors,omitempty"`
+	ViolatedPolicies []string                `json:"violated-policies,omitempty"`
+	Checks           map[string]string       `json:"checks,omitempty"`
 }
 
 // WriteError answers err as a problem. 5xx causes are logged with the

@@ -8,6 +8,8 @@ package guard
 import (
 	"fmt"
 	"math"
+
+	"github.com/acme/platform/internal/validation"
 )
 
 // Guard holds the thresholds of a rollout step.
@@ -45,27 +47,12 @@ func Defaults() Guard {
 	}
 }
 
-// FieldError is one invalid threshold.
-type FieldError struct {
-	// Pointer locates the field, e.g. "#/guard/min_samples".
-	Pointer string `json:"pointer"`
-	// Code is "required", "invalid" or "out_of_range".
-	Code string `json:"code"`
-	// Message explains the problem.
-	Message string `json:"message"`
-}
-
-// String formats the error as "pointer: code: message".
-func (e FieldError) String() string {
-	return e.Pointer + ": " + e.Code + ": " + e.Message
-}
-
 // Validate reports every threshold that cannot be used. Judge treats a guard
 // with errors as unable to pass anything.
-func (g Guard) Validate() []FieldError {
-	var errs []FieldError
+func (g Guard) Validate() []validation.FieldError {
+	var errs []validation.FieldError
 	add := func(field, code, format string, args ...any) {
-		errs = append(errs, FieldError{"#/guard/" + field, code, fmt.Sprintf(format, args...)})
+		errs = append(errs, validation.FieldError{Pointer: "#/guard/" + field, Code: code, Detail: fmt.Sprintf(format, args...)})
 	}
 	if g.MinSamples < 1 {
 		// With no minimum, an empty cohort would have a 0% error rate and pass.

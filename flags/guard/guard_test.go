@@ -51,7 +51,7 @@ func TestValidateReportsEachBadThreshold(t *testing.T) {
 			var got []string
 			for _, e := range g.Validate() {
 				got = append(got, e.Pointer)
-				if e.Code != "out_of_range" || e.Message == "" {
+				if e.Code != "out_of_range" || e.Detail == "" {
 					t.Errorf("error %v lacks a code or message", e)
 				}
 			}
