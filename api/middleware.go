@@ -14,10 +14,10 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/api/usage"
-	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/telemetry"
 )

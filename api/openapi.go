@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/web"
 )
 
 // The OpenAPI 3.1 description of every route, built in Go so that shared

@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/temporalclient"
 )

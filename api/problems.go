@@ -9,7 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/problem"
 )
 
 // methodNotAllowed answers 405 with the Allow header listing the methods the

@@ -6,16 +6,16 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/idempotency"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/ratelimit"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/api/jobs"
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/api/ping"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/ratelimit"
 	"github.com/acme/platform/api/uploads"
 	"github.com/acme/platform/api/usage"
-	"github.com/acme/platform/api/web"
 	"github.com/acme/platform/api/webhooksecret"
 )
 

@@ -17,13 +17,14 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/acme/platform/api/jobs"
+	apijobs "github.com/acme/platform/api/jobs"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/testenv"
+	"github.com/acme/platform/jobs"
 	"github.com/acme/platform/jobs/retry"
 	"github.com/acme/platform/worker"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/job"
 )
 
 // TestBenchJobs compares starting webhook jobs through POST /v1/jobs (auth,
@@ -247,12 +248,12 @@ type rawJobStarter struct {
 }
 
 func (r *rawJobStarter) start(i int) (string, error) {
-	input, _ := json.Marshal(workflows.WebhookInput{URL: r.url, Payload: json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)})
+	input, _ := json.Marshal(job.WebhookInput{URL: r.url, Payload: json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)})
 	id := ids.New(ids.Job)
 	_, err := r.s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 		ID: id, TaskQueue: r.s.cfg.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.WebhookJobWorkflowName, workflows.JobInput{ID: id, Principal: "bench", Type: workflows.JobTypeWebhook,
+	}, job.WebhookName, job.Input{ID: id, Principal: "bench", Type: jobs.TypeWebhook,
 		Input: input, Retry: retry.Defaults()})
 	return id, err
 }
@@ -260,10 +261,10 @@ func (r *rawJobStarter) start(i int) (string, error) {
 // starter starts the job as the API does, without HTTP: jobs.Starter, which
 // returns once Temporal has stored the start.
 func (r *rawJobStarter) starter(i int) (string, error) {
-	input, _ := json.Marshal(workflows.WebhookInput{URL: r.url, Payload: json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)})
+	input, _ := json.Marshal(job.WebhookInput{URL: r.url, Payload: json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)})
 	id := ids.New(ids.Job)
-	starter := &jobs.Starter{Temporal: r.s.Temporal, TaskQueue: r.s.cfg.TaskQueue, Store: &jobs.Store{DB: r.s.DB}}
-	_, err := starter.Start(context.Background(), workflows.JobInput{ID: id, Principal: "bench", Type: workflows.JobTypeWebhook,
+	starter := &apijobs.Starter{Temporal: r.s.Temporal, TaskQueue: r.s.cfg.TaskQueue, Store: &apijobs.Store{DB: r.s.DB}}
+	_, err := starter.Start(context.Background(), job.Input{ID: id, Principal: "bench", Type: jobs.TypeWebhook,
 		Input: input, Retry: retry.Defaults()})
 	return id, err
 }

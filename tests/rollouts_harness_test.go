@@ -11,8 +11,8 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 )
 
-// rollout is the part of GET /v1/rollouts/{id} the tests read.
-type rollout struct {
+// rolloutView is the part of GET /v1/rollouts/{id} the tests read.
+type rolloutView struct {
 	ID          string `json:"id"`
 	Flag        string `json:"flag"`
 	Status      string `json:"status"`
@@ -65,33 +65,33 @@ func (s *stack) startRollout(t *testing.T, secret string, body map[string]any) s
 	if r.Status != 202 {
 		t.Fatalf("POST /v1/rollouts: %d %s", r.Status, r.Body)
 	}
-	var v rollout
+	var v rolloutView
 	r.JSON(t, &v)
 	return v.ID
 }
 
-func (s *stack) rollout(t *testing.T, secret, id string) rollout {
+func (s *stack) rollout(t *testing.T, secret, id string) rolloutView {
 	t.Helper()
 	r := s.do("GET", "/v1/rollouts/"+id, nil, bearer(secret)...)
 	if r.Status != 200 {
 		t.Fatalf("GET rollout: %d %s", r.Status, r.Body)
 	}
-	var v rollout
+	var v rolloutView
 	r.JSON(t, &v)
 	return v
 }
 
 // waitForStatus polls the rollout until it has status, failing on another
 // terminal status.
-func (s *stack) waitForStatus(t *testing.T, secret, id, status string, timeout time.Duration) rollout {
+func (s *stack) waitForStatus(t *testing.T, secret, id, status string, timeout time.Duration) rolloutView {
 	t.Helper()
-	var v rollout
+	var v rolloutView
 	eventually(t, timeout, "rollout "+id+" to be "+status, func() bool {
 		r := s.do("GET", "/v1/rollouts/"+id, nil, bearer(secret)...)
 		if r.Status == 404 {
 			return false // started outside the API: the row comes with the first activity
 		}
-		v = rollout{}
+		v = rolloutView{}
 		r.JSON(t, &v)
 		switch v.Status {
 		case status:

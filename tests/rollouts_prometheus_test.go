@@ -18,11 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/acme/platform/activities"
+	rolloutacts "github.com/acme/platform/activities/rollout"
 	"github.com/acme/platform/flags/guard"
 	"github.com/acme/platform/flags/store"
 	"github.com/acme/platform/internal/testenv"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/rollout"
 )
 
 // demoService is a scrape target that serves two cohorts all the time: the
@@ -118,8 +118,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // demoGuard reads the demo service's cohorts.
-func demoGuard(url string) *workflows.PrometheusGuard {
-	return &workflows.PrometheusGuard{
+func demoGuard(url string) *rollout.PrometheusGuard {
+	return &rollout.PrometheusGuard{
 		URL:            url,
 		ErrorRateQuery: `sum(increase(demo_errors_total{variant="{{variant}}"}[{{window}}])) / sum(increase(demo_requests_total{variant="{{variant}}"}[{{window}}]))`,
 		LatencyQuery:   `1000 * histogram_quantile(0.95, sum by (le) (rate(demo_latency_seconds_bucket{variant="{{variant}}"}[{{window}}])))`,
@@ -145,13 +145,13 @@ func observeBothCohorts(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := activities.NewRollouts(db, prometheus.NewRegistry(), testenv.Logger(t))
+	a, err := rolloutacts.New(db, prometheus.NewRegistry(), testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := workflows.GuardInput{Source: workflows.GuardSourcePrometheus, Prometheus: demoGuard(url)}.Effective()
+	g := rollout.GuardInput{Source: rollout.GuardSourcePrometheus, Prometheus: demoGuard(url)}.Effective()
 	g.MinSamples = 20
-	in := workflows.ObserveInput{ID: "rol_test", Flag: "search", Variant: "on", Control: "off", Percent: 50,
+	in := rollout.ObserveInput{ID: "rol_test", Flag: "search", Variant: "on", Control: "off", Percent: 50,
 		Since: time.Now().Add(-2 * time.Second), Guard: g, FlagVersion: rec.Version}
 	res, err := a.Observe(ctx, in)
 	if err != nil {
@@ -176,12 +176,12 @@ func observeBothCohorts(t *testing.T, url string) {
 	// No data is no samples (inconclusive), and an unreachable Prometheus an
 	// error the activity retries.
 	none := in
-	none.Guard.Prometheus = &workflows.PrometheusGuard{URL: url, ErrorRateQuery: `sum(nothing_total{v="{{variant}}"})`, LatencyQuery: `vector(1)`}
+	none.Guard.Prometheus = &rollout.PrometheusGuard{URL: url, ErrorRateQuery: `sum(nothing_total{v="{{variant}}"})`, LatencyQuery: `vector(1)`}
 	if res, err := a.Observe(ctx, none); err != nil || res.Observation.Treatment.Samples != 0 || len(res.Evidence.Notes) == 0 {
 		t.Errorf("no data: %+v %v", res, err)
 	}
 	down := in
-	down.Guard.Prometheus = &workflows.PrometheusGuard{URL: "http://" + freeAddr(t), ErrorRateQuery: "x{{variant}}", LatencyQuery: "x{{variant}}"}
+	down.Guard.Prometheus = &rollout.PrometheusGuard{URL: "http://" + freeAddr(t), ErrorRateQuery: "x{{variant}}", LatencyQuery: "x{{variant}}"}
 	if _, err := a.Observe(ctx, down); err == nil {
 		t.Error("an unreachable Prometheus is not an error")
 	}

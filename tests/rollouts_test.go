@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/internal/config"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/rollout"
 )
 
 // generousLimits keeps traffic generators under the rate limits.
@@ -238,7 +238,7 @@ func TestRollout_RequestsAreValidated(t *testing.T) {
 	if a.Status != 202 || b.Status != 409 || !strings.Contains(string(b.Body), "already has an active rollout") {
 		t.Fatalf("racing starts: %d %s / %d %s, want one 202 and one 409", a.Status, a.Body, b.Status, b.Body)
 	}
-	var started rollout
+	var started rolloutView
 	a.JSON(t, &started)
 	id := started.ID
 	if started.Status != "running" {
@@ -322,7 +322,7 @@ func TestRollout_StartsAndAbortsFromPlainJSON(t *testing.T) {
 	}
 	const id = "rol_from_the_ui"
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.cfg.TaskQueue},
-		workflows.RolloutWorkflowName, in); err != nil {
+		rollout.Name, in); err != nil {
 		t.Fatal(err)
 	}
 	v := s.waitForStatus(t, admin, id, "running", 10*time.Second)
@@ -330,7 +330,7 @@ func TestRollout_StartsAndAbortsFromPlainJSON(t *testing.T) {
 		t.Fatalf("rollout %+v", v)
 	}
 	eventually(t, 5*time.Second, "the first split", func() bool { _, _, by := s.flagDefinition(t, "banner"); return by == "rollout:"+id })
-	if err := s.Temporal.SignalWorkflow(ctx, id, "", workflows.RolloutAbort, nil); err != nil {
+	if err := s.Temporal.SignalWorkflow(ctx, id, "", rollout.Abort, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.waitForStatus(t, admin, id, "aborted", 5*time.Second)

@@ -11,30 +11,30 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/acme/platform/activities"
-	"github.com/acme/platform/workflows"
+	jobacts "github.com/acme/platform/activities/job"
+	"github.com/acme/platform/workflows/job"
 )
 
 // registerJobs adds the background jobs' workflows and activities to r.
 func registerJobs(r sdkworker.Registry, d Deps) {
 	for name, wf := range map[string]any{
-		workflows.WebhookJobWorkflowName:  workflows.WebhookJob,
-		workflows.RollupJobWorkflowName:   workflows.RollupJob,
-		workflows.UploadJobWorkflowName:   workflows.UploadJob,
-		workflows.DailyRollupWorkflowName: workflows.DailyRollup,
+		job.WebhookName:     job.Webhook,
+		job.RollupName:      job.Rollup,
+		job.UploadName:      job.Upload,
+		job.DailyRollupName: job.DailyRollup,
 	} {
 		r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
 	}
-	jobs := &activities.Jobs{DB: d.DB}
-	webhook := &activities.Webhook{DB: d.DB, Client: activities.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout)}
-	usage := &activities.Usage{DB: d.DB}
-	uploads := &activities.Uploads{DB: d.DB}
+	jobs := &jobacts.Jobs{DB: d.DB}
+	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout)}
+	usage := &jobacts.Usage{DB: d.DB}
+	uploads := &jobacts.Uploads{DB: d.DB}
 	for name, fn := range map[string]any{
-		workflows.CreateJobActivityName:      jobs.Create,
-		workflows.RecordJobActivityName:      jobs.Record,
-		workflows.DeliverWebhookActivityName: webhook.Deliver,
-		workflows.RollupUsageActivityName:    usage.Rollup,
-		workflows.ProcessUploadActivityName:  uploads.Process,
+		job.CreateActivity:         jobs.Create,
+		job.RecordActivity:         jobs.Record,
+		job.DeliverWebhookActivity: webhook.Deliver,
+		job.RollupUsageActivity:    usage.Rollup,
+		job.ProcessUploadActivity:  uploads.Process,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -45,14 +45,14 @@ func registerJobs(r sdkworker.Registry, d Deps) {
 // start; all but the first find it already there, which is fine.
 func ensureRollupSchedule(ctx context.Context, d Deps) error {
 	_, err := d.Temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID: workflows.DailyRollupScheduleID(d.TaskQueue),
+		ID: job.DailyRollupScheduleID(d.TaskQueue),
 		Spec: client.ScheduleSpec{Calendars: []client.ScheduleCalendarSpec{{
 			Hour:   []client.ScheduleRange{{Start: 0}},
 			Minute: []client.ScheduleRange{{Start: 15}},
 		}}},
 		Action: &client.ScheduleWorkflowAction{
 			ID:        "platform-usage-rollup-daily",
-			Workflow:  workflows.DailyRollupWorkflowName,
+			Workflow:  job.DailyRollupName,
 			TaskQueue: d.TaskQueue,
 		},
 	})

@@ -13,14 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/acme/platform/activities"
 	"github.com/acme/platform/internal/redis"
-	"github.com/acme/platform/workflows"
 )
 
 // Deps is what the worker's activities need.
@@ -77,9 +73,7 @@ func Run(ctx context.Context, d Deps) error {
 // Register adds every workflow and activity of the platform to r. Tests use
 // it to build workers on their own task queues.
 func Register(r sdkworker.Registry, d Deps) {
-	r.RegisterWorkflowWithOptions(workflows.Ping, workflow.RegisterOptions{Name: workflows.PingWorkflowName})
-	ping := &activities.Ping{DB: d.DB, Redis: d.Redis, Keys: d.Keys}
-	r.RegisterActivityWithOptions(ping.Record, activity.RegisterOptions{Name: workflows.RecordPingActivityName})
+	registerPing(r, d)
 	registerJobs(r, d)
 	registerRollouts(r, d)
 }

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/store"
 	"github.com/acme/platform/internal/validation"

@@ -11,14 +11,15 @@ import (
 	"github.com/gorilla/mux"
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/idempotency"
-	"github.com/acme/platform/api/page"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/page"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/validation"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/jobs"
+	"github.com/acme/platform/workflows/job"
 )
 
 type handlers struct{ Deps }
@@ -30,7 +31,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in, errs := req.validate()
-	if len(errs) == 0 && in.Type == workflows.JobTypeUpload {
+	if len(errs) == 0 && in.Type == jobs.TypeUpload {
 		if err := h.checkUpload(r, in.Input, caller.Name, &errs); err != nil {
 			return err
 		}
@@ -53,7 +54,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 // checkUpload adds a field error when the upload of an upload.process job
 // does not exist for the caller.
 func (h *handlers) checkUpload(r *http.Request, input json.RawMessage, principal string, errs *fieldErrors) error {
-	var in workflows.UploadInput
+	var in job.UploadInput
 	if err := json.Unmarshal(input, &in); err != nil {
 		return err
 	}
@@ -125,8 +126,8 @@ func listFilter(q url.Values, caller auth.Principal) (ListFilter, url.Values, fi
 		}
 		return ""
 	}
-	f.Status = one("status", workflows.JobStatuses)
-	f.Type = one("type", workflows.JobTypes)
+	f.Status = one("status", jobs.Statuses)
+	f.Type = one("type", jobs.Types)
 	if _, ok := q["principal"]; ok && !caller.IsAdmin() {
 		errs.add("#/principal", "forbidden", "only admin keys may filter by principal")
 	} else if caller.IsAdmin() {
@@ -138,16 +139,16 @@ func listFilter(q url.Values, caller auth.Principal) (ListFilter, url.Values, fi
 // visible returns the job in the path if the caller may see it: its row, or
 // before a worker has written the row, the queued job as Temporal holds it.
 // Another principal's job is not found, so its existence is never revealed.
-func (h *handlers) visible(r *http.Request) (workflows.Job, error) {
+func (h *handlers) visible(r *http.Request) (jobs.Job, error) {
 	caller, _ := auth.FromContext(r.Context())
 	id := mux.Vars(r)["id"]
 	notFound := problem.Newf(problem.NotFound, "no job %q", id)
 	if !ids.HasPrefix(id, ids.Job) {
-		return workflows.Job{}, notFound
+		return jobs.Job{}, notFound
 	}
 	j, err := lookup{rows: h.Store, temporal: h.Temporal}.find(r.Context(), id, caller.CanSee)
 	if errors.Is(err, problem.ErrNotFound) {
-		return workflows.Job{}, notFound
+		return jobs.Job{}, notFound
 	}
 	return j, err
 }
@@ -207,7 +208,7 @@ func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if workflows.JobFinal(j.Status) {
+	if jobs.Final(j.Status) {
 		return problem.Newf(problem.Conflict, "job %s has already ended: %s", j.ID, j.Status)
 	}
 	err = h.Temporal.CancelWorkflow(r.Context(), j.WorkflowID, j.RunID)

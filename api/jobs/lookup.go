@@ -12,8 +12,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/jobs"
+	"github.com/acme/platform/workflows/job"
 )
 
 // lookup finds a job by id: its row, or, while no worker has written the row
@@ -27,7 +28,7 @@ type lookup struct {
 
 // find returns job id if canSee its principal; an unknown job, or one
 // canSee refuses, is an error wrapping problem.ErrNotFound.
-func (l lookup) find(ctx context.Context, id string, canSee func(principal string) bool) (workflows.Job, error) {
+func (l lookup) find(ctx context.Context, id string, canSee func(principal string) bool) (jobs.Job, error) {
 	j, err := l.rows.Get(ctx, id)
 	if errors.Is(err, problem.ErrNotFound) {
 		var w startedWorkflow
@@ -47,12 +48,12 @@ type startedWorkflow struct {
 	status    enumspb.WorkflowExecutionStatus
 	startedAt time.Time
 	closedAt  *time.Time
-	memo      *workflows.JobMemo // nil when started without one (the daily roll-up's jobs)
+	memo      *job.Memo // nil when started without one (the daily roll-up's jobs)
 }
 
 // describe reads the workflow of job id and its memo.
 func (l lookup) describe(ctx context.Context, id string) (startedWorkflow, error) {
-	d, err := l.temporal.DescribeWorkflow(ctx, workflows.JobWorkflowID(id), "")
+	d, err := l.temporal.DescribeWorkflow(ctx, job.WorkflowID(id), "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return startedWorkflow{}, fmt.Errorf("job %s: %w", id, problem.ErrNotFound)
@@ -62,8 +63,8 @@ func (l lookup) describe(ctx context.Context, id string) (startedWorkflow, error
 	}
 	w := startedWorkflow{id: d.WorkflowExecution.ID, runID: d.WorkflowExecution.RunID, status: d.Status,
 		startedAt: d.WorkflowStartTime, closedAt: d.WorkflowCloseTime}
-	if p, ok := d.Memo.GetFields()[workflows.JobMemoKey]; ok {
-		var m workflows.JobMemo
+	if p, ok := d.Memo.GetFields()[job.MemoKey]; ok {
+		var m job.Memo
 		if err := converter.GetDefaultDataConverter().FromPayload(p, &m); err != nil {
 			return startedWorkflow{}, fmt.Errorf("job %s: read memo: %w", id, err)
 		}
@@ -75,9 +76,9 @@ func (l lookup) describe(ctx context.Context, id string) (startedWorkflow, error
 // fromWorkflow is the job of a workflow that had written no row when it was
 // looked up: queued, with the input of its start event. The owner in the
 // memo is checked before the history is read.
-func (l lookup) fromWorkflow(ctx context.Context, w startedWorkflow, canSee func(string) bool) (workflows.Job, error) {
+func (l lookup) fromWorkflow(ctx context.Context, w startedWorkflow, canSee func(string) bool) (jobs.Job, error) {
 	if w.memo != nil && !canSee(w.memo.Principal) {
-		return workflows.Job{}, fmt.Errorf("job %s: %w", w.id, problem.ErrNotFound)
+		return jobs.Job{}, fmt.Errorf("job %s: %w", w.id, problem.ErrNotFound)
 	}
 	ended := w.status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 	if ended {
@@ -89,7 +90,7 @@ func (l lookup) fromWorkflow(ctx context.Context, w startedWorkflow, canSee func
 	}
 	in, err := l.startInput(ctx, w)
 	if err != nil {
-		return workflows.Job{}, err
+		return jobs.Job{}, err
 	}
 	createdAt := w.startedAt.UTC()
 	if w.memo != nil {
@@ -98,29 +99,29 @@ func (l lookup) fromWorkflow(ctx context.Context, w startedWorkflow, canSee func
 	j := queuedJob(in, createdAt, w.id, w.runID)
 	if ended && w.closedAt != nil {
 		j.Status, j.UpdatedAt, j.FinishedAt = endStatus(w.status), *w.closedAt, w.closedAt
-		j.LastError = &workflows.JobError{At: *w.closedAt,
+		j.LastError = &jobs.LastError{At: *w.closedAt,
 			Message: "the job's workflow ended (" + strings.ToLower(w.status.String()) + ") before a worker ran it"}
 	}
 	return j, nil
 }
 
 // startInput decodes the JobInput of the workflow's start event.
-func (l lookup) startInput(ctx context.Context, w startedWorkflow) (workflows.JobInput, error) {
+func (l lookup) startInput(ctx context.Context, w startedWorkflow) (job.Input, error) {
 	iter := l.temporal.GetWorkflowHistory(ctx, w.id, w.runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !iter.HasNext() {
-		return workflows.JobInput{}, fmt.Errorf("job %s: the workflow's history is empty", w.id)
+		return job.Input{}, fmt.Errorf("job %s: the workflow's history is empty", w.id)
 	}
 	ev, err := iter.Next()
 	if err != nil {
-		return workflows.JobInput{}, temporalUnavailable(w.id, err)
+		return job.Input{}, temporalUnavailable(w.id, err)
 	}
 	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
 	if attrs == nil {
-		return workflows.JobInput{}, fmt.Errorf("job %s: the workflow's first event is %s", w.id, ev.GetEventType())
+		return job.Input{}, fmt.Errorf("job %s: the workflow's first event is %s", w.id, ev.GetEventType())
 	}
-	var in workflows.JobInput
+	var in job.Input
 	if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
-		return workflows.JobInput{}, fmt.Errorf("job %s: decode the workflow's input: %w", w.id, err)
+		return job.Input{}, fmt.Errorf("job %s: decode the workflow's input: %w", w.id, err)
 	}
 	return in, nil
 }
@@ -131,11 +132,11 @@ func (l lookup) startInput(ctx context.Context, w startedWorkflow) (workflows.Jo
 func endStatus(s enumspb.WorkflowExecutionStatus) string {
 	switch s {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return workflows.JobCanceled
+		return jobs.Canceled
 	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return workflows.JobTimedOut
+		return jobs.TimedOut
 	}
-	return workflows.JobFailed
+	return jobs.Failed
 }
 
 func temporalUnavailable(id string, err error) error {

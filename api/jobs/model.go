@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/validation"
+	"github.com/acme/platform/jobs"
 	"github.com/acme/platform/jobs/retry"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/job"
 )
 
 // createRequest is the body of POST /v1/jobs. Input and retry are decoded
@@ -54,13 +55,13 @@ func (e *fieldErrors) add(ptr, code, detail string) {
 
 // validate checks the whole body and returns the job's type, normalised
 // input and policy, with every invalid field.
-func (req createRequest) validate() (in workflows.JobInput, errs fieldErrors) {
+func (req createRequest) validate() (in job.Input, errs fieldErrors) {
 	in.Type = req.Type
 	switch {
 	case req.Type == "":
-		errs.add("#/type", "required", "is required: one of "+strings.Join(workflows.JobTypes, ", "))
-	case !slices.Contains(workflows.JobTypes, req.Type):
-		errs.add("#/type", "invalid", "must be one of "+strings.Join(workflows.JobTypes, ", "))
+		errs.add("#/type", "required", "is required: one of "+strings.Join(jobs.Types, ", "))
+	case !slices.Contains(jobs.Types, req.Type):
+		errs.add("#/type", "invalid", "must be one of "+strings.Join(jobs.Types, ", "))
 	}
 	var inputErrs fieldErrors
 	in.Input, inputErrs = validateInput(req.Type, req.Input)
@@ -98,11 +99,11 @@ func validateInput(jobType string, input json.RawMessage) (json.RawMessage, fiel
 		return nil, errs
 	}
 	switch jobType {
-	case workflows.JobTypeWebhook:
+	case jobs.TypeWebhook:
 		errs = validateWebhook(input)
-	case workflows.JobTypeRollup:
+	case jobs.TypeRollup:
 		errs = validateRollup(input)
-	case workflows.JobTypeUpload:
+	case jobs.TypeUpload:
 		errs = validateUpload(input)
 	}
 	var compact bytes.Buffer
@@ -258,7 +259,7 @@ func RunURL(uiURL, namespace, workflowID, runID string) string {
 		url.PathEscape(namespace), url.PathEscape(workflowID), url.PathEscape(runID))
 }
 
-func (h *handlers) toView(j workflows.Job) jobView {
+func (h *handlers) toView(j jobs.Job) jobView {
 	v := jobView{ID: j.ID, Type: j.Type, Status: j.Status, Attempts: j.Attempts, Input: j.Input, Result: j.Result,
 		CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(), StartedAt: web.UTC(j.StartedAt), FinishedAt: web.UTC(j.FinishedAt),
 		Workflow: workflowView{ID: j.WorkflowID, RunID: j.RunID, URL: RunURL(h.TemporalUIURL, h.Namespace, j.WorkflowID, j.RunID)}}

@@ -10,8 +10,8 @@ import (
 	"github.com/gorilla/mux"
 	"go.temporal.io/sdk/client"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/web"
 )
 
 // UploadFinder tells whether an upload exists for a principal, so that an

@@ -14,9 +14,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/jobs"
 	"github.com/acme/platform/jobs/retry"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/job"
 )
 
 // Starter starts job workflows. Handlers that create jobs (POST /v1/jobs,
@@ -52,14 +53,14 @@ const startTimeout = 10 * time.Second
 // replay from a first start would cost a DescribeWorkflow on every keyed
 // start; with FAIL the conflict is an error, and the describe happens only
 // then. Either way one workflow runs per id.
-func (s *Starter) Start(ctx context.Context, in workflows.JobInput) (workflows.Job, error) {
-	name, ok := workflows.JobWorkflowName(in.Type)
+func (s *Starter) Start(ctx context.Context, in job.Input) (jobs.Job, error) {
+	name, ok := job.Name(in.Type)
 	if !ok {
-		return workflows.Job{}, fmt.Errorf("start job %s: unknown type %q", in.ID, in.Type)
+		return jobs.Job{}, fmt.Errorf("start job %s: unknown type %q", in.ID, in.Type)
 	}
 	memo, err := newJobMemo(in, time.Now())
 	if err != nil {
-		return workflows.Job{}, fmt.Errorf("start job %s: %w", in.ID, err)
+		return jobs.Job{}, fmt.Errorf("start job %s: %w", in.ID, err)
 	}
 	// The start completes even if the client goes away meanwhile: the id is
 	// fixed, so finishing is always safe, and an abandoned half-sent start is
@@ -67,20 +68,20 @@ func (s *Starter) Start(ctx context.Context, in workflows.JobInput) (workflows.J
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 	defer cancel()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.JobWorkflowID(in.ID),
+		ID:                       job.WorkflowID(in.ID),
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		// Without it the SDK answers a conflict with a handle on the
 		// existing run, indistinguishable from a new one.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo:                                     map[string]any{workflows.JobMemoKey: memo},
+		Memo:                                     map[string]any{job.MemoKey: memo},
 	}, name, in)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return s.existing(ctx, in, memo.Fingerprint)
 	}
 	if err != nil {
-		return workflows.Job{}, problem.UnavailableAfter(2, "could not start the job; retry with the same Idempotency-Key",
+		return jobs.Job{}, problem.UnavailableAfter(2, "could not start the job; retry with the same Idempotency-Key",
 			fmt.Errorf("start job %s: %w", in.ID, err))
 	}
 	return queuedJob(in, memo.CreatedAt, run.GetID(), run.GetRunID()), nil
@@ -89,14 +90,14 @@ func (s *Starter) Start(ctx context.Context, in workflows.JobInput) (workflows.J
 // existing returns the job that already holds in's id when an equal request
 // (same principal and fingerprint) created it; another request under the
 // same Idempotency-Key is a 422.
-func (s *Starter) existing(ctx context.Context, in workflows.JobInput, fingerprint string) (workflows.Job, error) {
+func (s *Starter) existing(ctx context.Context, in job.Input, fingerprint string) (jobs.Job, error) {
 	l := lookup{rows: s.Store, temporal: s.Temporal}
 	w, err := l.describe(ctx, in.ID)
 	if errors.Is(err, problem.ErrNotFound) { // removed after its retention since the start said it exists
-		return workflows.Job{}, problem.UnavailableAfter(1, "the job's workflow went away while it was started; retry", err)
+		return jobs.Job{}, problem.UnavailableAfter(1, "the job's workflow went away while it was started; retry", err)
 	}
 	if err != nil {
-		return workflows.Job{}, err
+		return jobs.Job{}, err
 	}
 	principal, fp := "", ""
 	if w.memo != nil {
@@ -104,28 +105,28 @@ func (s *Starter) existing(ctx context.Context, in workflows.JobInput, fingerpri
 	} else { // a workflow started without the API's memo
 		first, err := l.startInput(ctx, w)
 		if err != nil {
-			return workflows.Job{}, err
+			return jobs.Job{}, err
 		}
 		if fp, err = requestFingerprint(first); err != nil {
-			return workflows.Job{}, err
+			return jobs.Job{}, err
 		}
 		principal = first.Principal
 	}
 	if principal != in.Principal || fp != fingerprint {
-		return workflows.Job{}, problem.Newf(problem.IdempotencyKeyReused,
+		return jobs.Job{}, problem.Newf(problem.IdempotencyKeyReused,
 			"this Idempotency-Key already created job %s from a different request", in.ID)
 	}
 	return l.find(ctx, in.ID, func(owner string) bool { return owner == in.Principal })
 }
 
 // newJobMemo is the memo of job in accepted at now.
-func newJobMemo(in workflows.JobInput, now time.Time) (workflows.JobMemo, error) {
+func newJobMemo(in job.Input, now time.Time) (job.Memo, error) {
 	fp, err := requestFingerprint(in)
 	if err != nil {
-		return workflows.JobMemo{}, err
+		return job.Memo{}, err
 	}
 	// Microseconds, as Postgres keeps timestamps.
-	return workflows.JobMemo{Principal: in.Principal, Type: in.Type, Fingerprint: fp,
+	return job.Memo{Principal: in.Principal, Type: in.Type, Fingerprint: fp,
 		CreatedAt: now.UTC().Truncate(time.Microsecond), Retry: in.Retry}, nil
 }
 
@@ -133,7 +134,7 @@ func newJobMemo(in workflows.JobInput, now time.Time) (workflows.JobMemo, error)
 // policy in a canonical form: object members sorted, no insignificant
 // whitespace, numbers as written. Two requests that differ only in member
 // order or spacing have the same fingerprint.
-func requestFingerprint(in workflows.JobInput) (string, error) {
+func requestFingerprint(in job.Input) (string, error) {
 	input, err := canonicalJSON(in.Input)
 	if err != nil {
 		return "", fmt.Errorf("fingerprint job %s: %w", in.ID, err)
@@ -167,7 +168,7 @@ func canonicalJSON(raw json.RawMessage) (json.RawMessage, error) {
 
 // queuedJob is a job no worker has started yet, as its request or its
 // workflow's start describes it.
-func queuedJob(in workflows.JobInput, createdAt time.Time, workflowID, runID string) workflows.Job {
-	return workflows.Job{ID: in.ID, Principal: in.Principal, Type: in.Type, Status: workflows.JobQueued,
+func queuedJob(in job.Input, createdAt time.Time, workflowID, runID string) jobs.Job {
+	return jobs.Job{ID: in.ID, Principal: in.Principal, Type: in.Type, Status: jobs.Queued,
 		Input: in.Input, Retry: in.Retry, WorkflowID: workflowID, RunID: runID, CreatedAt: createdAt, UpdatedAt: createdAt}
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/platform/api/page"
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/page"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/jobs"
 	"github.com/acme/platform/jobs/jobrow"
-	"github.com/acme/platform/workflows"
 )
 
 // Store reads jobs. It never writes them: a job's row has one writer, its
@@ -24,13 +24,13 @@ type Store struct {
 }
 
 // Get returns job id.
-func (s *Store) Get(ctx context.Context, id string) (workflows.Job, error) {
+func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
 	j, err := jobrow.Scan(s.DB.QueryRow(ctx, `SELECT `+jobrow.Columns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return workflows.Job{}, fmt.Errorf("get job %s: %w", id, problem.ErrNotFound)
+		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, problem.ErrNotFound)
 	}
 	if err != nil {
-		return workflows.Job{}, fmt.Errorf("get job %s: %w", id, err)
+		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, err)
 	}
 	return j, nil
 }
@@ -53,7 +53,7 @@ LIMIT $1`
 
 // List returns up to req's fetch limit of jobs matching f, newest first,
 // after req's cursor.
-func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]workflows.Job, error) {
+func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]jobs.Job, error) {
 	args := []any{req.FetchLimit()}
 	var conds []string
 	for _, c := range []struct{ col, val string }{{"principal", f.Principal}, {"status", f.Status}, {"type", f.Type}} {
@@ -69,7 +69,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]wor
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (workflows.Job, error) { return jobrow.Scan(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.Job, error) { return jobrow.Scan(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

@@ -7,11 +7,11 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/idempotency"
-	"github.com/acme/platform/api/page"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/page"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
 )
 

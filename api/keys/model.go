@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/validation"
 )
 

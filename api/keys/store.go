@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/page"
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/page"
+	"github.com/acme/platform/api/httpx/problem"
 )
 
 // Key is a stored API key, without its secret.

@@ -15,9 +15,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/ofrep"
 	"github.com/acme/platform/flags/store"

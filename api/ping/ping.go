@@ -16,13 +16,13 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/acme/platform/api/idempotency"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/validation"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/ping"
 )
 
 // Deps holds what the ping handlers use.
@@ -76,10 +76,10 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := idempotency.ResourceID(r.Context(), ids.Ping)
 	run, err := h.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
-		ID:                    workflows.PingWorkflowID(id),
+		ID:                    ping.WorkflowID(id),
 		TaskQueue:             h.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.PingWorkflowName, workflows.PingInput{ID: id, Message: req.Message})
+	}, ping.Name, ping.Input{ID: id, Message: req.Message})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return problem.Newf(problem.Conflict, "ping %s was already started under this Idempotency-Key", id)
@@ -97,7 +97,7 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	if !ids.HasPrefix(id, ids.Ping) {
 		return problem.Newf(problem.NotFound, "no ping %q", id)
 	}
-	desc, err := h.Temporal.DescribeWorkflow(r.Context(), workflows.PingWorkflowID(id), "")
+	desc, err := h.Temporal.DescribeWorkflow(r.Context(), ping.WorkflowID(id), "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return problem.Newf(problem.NotFound, "no ping %q", id)

@@ -19,15 +19,15 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/idempotency"
-	"github.com/acme/platform/api/page"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/page"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/flags/store"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/validation"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/rollout"
 )
 
 // EnabledFlag is the platform's own kill switch for new rollouts, evaluated
@@ -61,9 +61,9 @@ func Routes(r *mux.Router, d Deps) {
 	r.Handle("/v1/rollouts", write(h.create)).Methods(http.MethodPost)
 	r.Handle("/v1/rollouts", read(h.list)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/v1/rollouts/{id}", read(h.get)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/v1/rollouts/{id}/pause", write(h.command(workflows.RolloutPause))).Methods(http.MethodPost)
-	r.Handle("/v1/rollouts/{id}/resume", write(h.command(workflows.RolloutResume))).Methods(http.MethodPost)
-	r.Handle("/v1/rollouts/{id}/abort", write(h.command(workflows.RolloutAbort))).Methods(http.MethodPost)
+	r.Handle("/v1/rollouts/{id}/pause", write(h.command(rollout.Pause))).Methods(http.MethodPost)
+	r.Handle("/v1/rollouts/{id}/resume", write(h.command(rollout.Resume))).Methods(http.MethodPost)
+	r.Handle("/v1/rollouts/{id}/abort", write(h.command(rollout.Abort))).Methods(http.MethodPost)
 	r.Handle("/v1/rollouts/{id}/events", write(h.events)).Methods(http.MethodPost)
 }
 
@@ -79,7 +79,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	in := workflows.RolloutInput{Principal: caller.Name, Flag: req.Flag, Variant: req.Variant, Control: req.Control,
+	in := rollout.Input{Principal: caller.Name, Flag: req.Flag, Variant: req.Variant, Control: req.Control,
 		Steps: req.Steps, Guard: req.Guard}
 	if errs := in.Validate(); len(errs) > 0 {
 		return problem.Validation(fieldErrors(errs)...)
@@ -95,7 +95,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if st.Status == workflows.RolloutFailed {
+	if st.Status == rollout.Failed {
 		return problem.Newf(problem.Conflict, "rollout %s could not start: %s", in.ID, st.Reason)
 	}
 	v, err := h.read(ctx, in.ID)
@@ -118,28 +118,28 @@ const startTimeout = 10 * time.Second
 // start (same Idempotency-Key) attaches to the running workflow and, the
 // update id being fixed, gets the first answer again. An id whose workflow
 // has ended is never started twice: its row answers.
-func (h *handlers) start(ctx context.Context, in workflows.RolloutInput) (workflows.RolloutState, error) {
+func (h *handlers) start(ctx context.Context, in rollout.Input) (rollout.State, error) {
 	// The start completes even if the client goes away: the id is fixed, so
 	// finishing is safe, and a half-sent start would leave the client unsure.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 	defer cancel()
 	op := h.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID: workflows.RolloutWorkflowID(in.ID), TaskQueue: h.TaskQueue,
+		ID: rollout.WorkflowID(in.ID), TaskQueue: h.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.RolloutWorkflowName, in)
+	}, rollout.Name, in)
 	handle, err := h.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{UpdateID: workflows.RolloutStartedUpdate,
-			UpdateName: workflows.RolloutStartedUpdate, WaitForStage: client.WorkflowUpdateStageCompleted},
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateID: rollout.StartedUpdate,
+			UpdateName: rollout.StartedUpdate, WaitForStage: client.WorkflowUpdateStageCompleted},
 	})
-	var st workflows.RolloutState
+	var st rollout.State
 	if err == nil {
 		err = handle.Get(ctx, &st)
 	}
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		row, err := h.rows.get(ctx, in.ID)
-		return workflows.RolloutState{Status: row.Status, Reason: row.Reason}, err
+		return rollout.State{Status: row.Status, Reason: row.Reason}, err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return st, problem.UnavailableAfter(5, "no worker answered in time; the rollout may have started: "+
@@ -153,7 +153,7 @@ func (h *handlers) start(ctx context.Context, in workflows.RolloutInput) (workfl
 
 // checkFlag checks the flag and variants against the store and resolves
 // control (the flag's default variant unless named).
-func (h *handlers) checkFlag(ctx context.Context, in *workflows.RolloutInput) error {
+func (h *handlers) checkFlag(ctx context.Context, in *rollout.Input) error {
 	rec, err := h.Flags.Get(ctx, in.Flag)
 	if errors.Is(err, store.ErrNotFound) {
 		return problem.Validation(validation.FieldError{Pointer: "#/flag", Code: "not_found", Detail: "is not a flag"})
@@ -185,7 +185,7 @@ func (h *handlers) checkFlag(ctx context.Context, in *workflows.RolloutInput) er
 // mayStart refuses a rollout while the kill switch is off or the flag has
 // another active rollout (two would overwrite each other's splits). The
 // same rollout, started again under its Idempotency-Key, may go on.
-func (h *handlers) mayStart(ctx context.Context, caller auth.Principal, in workflows.RolloutInput) error {
+func (h *handlers) mayStart(ctx context.Context, caller auth.Principal, in rollout.Input) error {
 	flag := in.Flag
 	if h.Features != nil && !h.Features.Boolean(ctx, EnabledFlag, true, openfeature.NewEvaluationContext(caller.Name, nil)) {
 		return problem.Newf(problem.Conflict, "new rollouts are switched off by flag %s", EnabledFlag)
@@ -303,10 +303,10 @@ func (h *handlers) command(name string) web.HandlerFunc {
 			return err
 		}
 		handle, err := h.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
-			WorkflowID: workflows.RolloutWorkflowID(v.ID), UpdateName: name,
-			Args: []any{workflows.RolloutCommand{Reason: req.Reason}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+			WorkflowID: rollout.WorkflowID(v.ID), UpdateName: name,
+			Args: []any{rollout.Command{Reason: req.Reason}}, WaitForStage: client.WorkflowUpdateStageCompleted,
 		})
-		var st workflows.RolloutState
+		var st rollout.State
 		if err == nil {
 			err = handle.Get(r.Context(), &st)
 		}
@@ -321,7 +321,7 @@ func (h *handlers) command(name string) web.HandlerFunc {
 func commandProblem(name string, v rolloutView, err error) error {
 	var missing *serviceerror.NotFound
 	switch {
-	case workflows.IsInvalidTransition(err):
+	case rollout.IsInvalidTransition(err):
 		return &problem.Error{Code: problem.Conflict, Detail: "cannot " + name + " rollout " + v.ID + ": it is " + v.Status, Err: err}
 	case errors.As(err, &missing):
 		return &problem.Error{Code: problem.Conflict, Detail: "cannot " + name + " rollout " + v.ID + ": it has ended (" + v.Status + ")", Err: err}
@@ -339,7 +339,7 @@ func (h *handlers) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if v.Status != workflows.RolloutRunning && v.Status != workflows.RolloutPaused {
+	if v.Status != rollout.Running && v.Status != rollout.Paused {
 		return problem.Newf(problem.Conflict, "rollout %s has ended (%s); its guard reads no more events", v.ID, v.Status)
 	}
 	if errs := validateEvents(req.Events, v.Variant, v.Control); len(errs) > 0 {

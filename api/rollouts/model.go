@@ -8,18 +8,18 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/validation"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/rollout"
 )
 
 // createRequest is the body of POST /v1/rollouts.
 type createRequest struct {
-	Flag    string                  `json:"flag"`
-	Variant string                  `json:"variant"`
-	Control string                  `json:"control"`
-	Steps   []workflows.RolloutStep `json:"steps"`
-	Guard   workflows.GuardInput    `json:"guard"`
+	Flag    string             `json:"flag"`
+	Variant string             `json:"variant"`
+	Control string             `json:"control"`
+	Steps   []rollout.Step     `json:"steps"`
+	Guard   rollout.GuardInput `json:"guard"`
 }
 
 // commandRequest is the optional body of pause, resume and abort.
@@ -75,25 +75,25 @@ func validateEvents(events []event, variant, control string) []validation.FieldE
 // rolloutView is a rollout as the API shows it. Steps and checks appear in
 // GET /v1/rollouts/{id}; the list shows the summary.
 type rolloutView struct {
-	ID          string              `json:"id"`
-	Principal   string              `json:"principal"`
-	Flag        string              `json:"flag"`
-	Variant     string              `json:"variant"`
-	Control     string              `json:"control"`
-	Status      string              `json:"status"`
-	Reason      string              `json:"reason,omitempty"`
-	CurrentStep int                 `json:"current_step"`
-	Percent     int                 `json:"percent"`
-	FlagVersion *int64              `json:"flag_version"`
-	Guard       workflows.GuardSpec `json:"guard"`
-	Steps       []stepView          `json:"steps,omitempty"`
-	Evidence    json.RawMessage     `json:"evidence,omitempty"`
-	WorkflowID  string              `json:"workflow_id"`
-	RunID       string              `json:"run_id,omitempty"`
-	TemporalURL string              `json:"temporal_url,omitempty"`
-	CreatedAt   time.Time           `json:"created_at"`
-	UpdatedAt   time.Time           `json:"updated_at"`
-	FinishedAt  *time.Time          `json:"finished_at"`
+	ID          string            `json:"id"`
+	Principal   string            `json:"principal"`
+	Flag        string            `json:"flag"`
+	Variant     string            `json:"variant"`
+	Control     string            `json:"control"`
+	Status      string            `json:"status"`
+	Reason      string            `json:"reason,omitempty"`
+	CurrentStep int               `json:"current_step"`
+	Percent     int               `json:"percent"`
+	FlagVersion *int64            `json:"flag_version"`
+	Guard       rollout.GuardSpec `json:"guard"`
+	Steps       []stepView        `json:"steps,omitempty"`
+	Evidence    json.RawMessage   `json:"evidence,omitempty"`
+	WorkflowID  string            `json:"workflow_id"`
+	RunID       string            `json:"run_id,omitempty"`
+	TemporalURL string            `json:"temporal_url,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	FinishedAt  *time.Time        `json:"finished_at"`
 }
 
 // stepView is a step of the spec with its progress and checks.
@@ -124,7 +124,7 @@ type checkView struct {
 }
 
 func summary(r rolloutRow, uiURL string) rolloutView {
-	var spec workflows.RolloutSpec
+	var spec rollout.Spec
 	_ = json.Unmarshal(r.Spec, &spec) // written by the begin activity from a valid spec
 	v := rolloutView{ID: r.ID, Principal: r.Principal, Flag: r.Flag, Variant: r.Variant, Control: r.Control,
 		Status: r.Status, Reason: r.Reason, CurrentStep: r.CurrentStep, Percent: r.Percent, FlagVersion: r.FlagVersion,
@@ -142,7 +142,7 @@ func summary(r rolloutRow, uiURL string) rolloutView {
 // detail is the summary with every step of the spec, its progress and checks.
 func detail(r rolloutRow, steps []stepRow, checks []checkRow, uiURL string) rolloutView {
 	v := summary(r, uiURL)
-	var spec workflows.RolloutSpec
+	var spec rollout.Spec
 	_ = json.Unmarshal(r.Spec, &spec)
 	v.Steps = make([]stepView, len(spec.Steps))
 	for i, s := range spec.Steps {

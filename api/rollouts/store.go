@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/problem"
 )
 
 // The API only reads a rollout's rows: its workflow's activities write

@@ -9,14 +9,15 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/idempotency"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/validation"
+	"github.com/acme/platform/jobs"
 	"github.com/acme/platform/jobs/retry"
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/workflows/job"
 )
 
 type handlers struct{ Deps }
@@ -58,12 +59,12 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 // startProcessing starts the upload's upload.process job; its id derives
 // from the same Idempotency-Key as the upload's, so a retry attaches to it.
 func (h *handlers) startProcessing(r *http.Request, up Upload) (string, error) {
-	input, err := json.Marshal(workflows.UploadInput{UploadID: up.ID})
+	input, err := json.Marshal(job.UploadInput{UploadID: up.ID})
 	if err != nil {
 		return "", err
 	}
-	job, err := h.Starter.Start(r.Context(), workflows.JobInput{ID: idempotency.ResourceID(r.Context(), ids.Job),
-		Principal: up.Principal, Type: workflows.JobTypeUpload, Input: input, Retry: retry.Defaults()})
+	job, err := h.Starter.Start(r.Context(), job.Input{ID: idempotency.ResourceID(r.Context(), ids.Job),
+		Principal: up.Principal, Type: jobs.TypeUpload, Input: input, Retry: retry.Defaults()})
 	if err != nil {
 		return "", err
 	}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/api/jobs"
-	"github.com/acme/platform/api/web"
 )
 
 // Path is the upload route; its body limit is PLATFORM_UPLOAD_MAX_BYTES, not

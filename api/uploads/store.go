@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/platform/api/problem"
+	"github.com/acme/platform/api/httpx/problem"
 )
 
 // Store keeps uploads: the bytes as a large object, the facts in a row.

@@ -6,10 +6,10 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/page"
-	"github.com/acme/platform/api/problem"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/page"
+	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/validation"
 )
 

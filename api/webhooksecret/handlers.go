@@ -3,8 +3,8 @@ package webhooksecret
 import (
 	"net/http"
 
-	"github.com/acme/platform/api/auth"
-	"github.com/acme/platform/api/web"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/web"
 )
 
 type handlers struct{ Deps }

@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/httpx/auth"
+	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/keys"
-	"github.com/acme/platform/api/problem"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/devserver"

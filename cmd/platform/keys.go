@@ -10,7 +10,7 @@ import (
 
 	"github.com/acme/platform/internal/config"
 
-	"github.com/acme/platform/api/auth"
+	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/ids"

@@ -6,7 +6,7 @@ package jobrow
 import (
 	"github.com/jackc/pgx/v5"
 
-	"github.com/acme/platform/workflows"
+	"github.com/acme/platform/jobs"
 )
 
 // Columns are the columns Scan reads, in its order.
@@ -14,8 +14,8 @@ const Columns = `id, principal, type, status, input, retry, result, attempts, la
 workflow_id, run_id, created_at, updated_at, started_at, finished_at`
 
 // Scan reads a row of Columns.
-func Scan(row pgx.Row) (workflows.Job, error) {
-	var j workflows.Job
+func Scan(row pgx.Row) (jobs.Job, error) {
+	var j jobs.Job
 	err := row.Scan(&j.ID, &j.Principal, &j.Type, &j.Status, &j.Input, &j.Retry, &j.Result, &j.Attempts, &j.LastError,
 		&j.WorkflowID, &j.RunID, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt)
 	return j, err
