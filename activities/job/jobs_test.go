@@ -92,14 +92,14 @@ func storeUpload(t *testing.T, db *pgxpool.Pool, id, principal, contentType stri
 	}
 }
 
-func process(t *testing.T, a *Uploads, principal, uploadID string) (job.UploadSummary, error) {
+func process(t *testing.T, a *Uploads, principal, uploadID string) (UploadSummary, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Process)
 	input, _ := json.Marshal(job.UploadInput{UploadID: uploadID})
 	val, err := env.ExecuteActivity(a.Process, job.AttemptInput{JobID: "job_1", Principal: principal, Attempt: 1, Input: input})
-	var summary job.UploadSummary
+	var summary UploadSummary
 	if err != nil {
 		return summary, err
 	}

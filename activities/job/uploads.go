@@ -82,16 +82,27 @@ func (a *Uploads) load(ctx context.Context, id, principal string) (storedUpload,
 	return up, nil
 }
 
+// UploadSummary is the result of an upload.process job: the stored file's
+// facts, its detected type and what its records hold.
+type UploadSummary struct {
+	UploadID     string `json:"upload_id"`
+	Size         int64  `json:"size"`
+	SHA256       string `json:"sha256"`
+	ContentType  string `json:"content_type"`
+	DetectedType string `json:"detected_type"`
+	records.Summary
+}
+
 // scan is what one pass over a stored file learned.
 type scan struct {
-	summary  job.UploadSummary
+	summary  UploadSummary
 	mismatch error // declared and detected types disagree
 }
 
 // scan streams the large object once: every byte through the hash, the
 // first bytes through type detection, the records through validation.
 func (a *Uploads) scan(ctx context.Context, up storedUpload) (scan, error) {
-	s := scan{summary: job.UploadSummary{UploadID: up.id, ContentType: up.contentType}}
+	s := scan{summary: UploadSummary{UploadID: up.id, ContentType: up.contentType}}
 	err := pgx.BeginTxFunc(ctx, a.DB, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		los := tx.LargeObjects()
 		lo, err := los.Open(ctx, up.oid, pgx.LargeObjectModeRead)

@@ -69,7 +69,7 @@ func (h *handlers) checkUpload(r *http.Request, input json.RawMessage, principal
 }
 
 // listParams are the query parameters GET /v1/jobs knows.
-var listParams = []string{page.ParamLimit, page.ParamCursor, "status", "type", "principal"}
+var listParams = []string{page.ParamLimit, page.ParamCursor, "status", "type", auth.ParamPrincipal}
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	caller, _ := auth.FromContext(r.Context())
@@ -103,14 +103,14 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 // listFilter reads and checks the filters: status and type must be known
 // values; principal is for admins, who otherwise see every principal's jobs.
 func listFilter(q url.Values, caller auth.Principal) (ListFilter, url.Values, fieldErrors) {
-	var errs fieldErrors
-	for name := range q {
-		if !slices.Contains(listParams, name) {
-			errs.add("#/"+name, "unknown_parameter", "is not a known query parameter")
-		}
-	}
-	f := ListFilter{Principal: caller.Name}
+	errs := fieldErrors(web.UnknownParams(q, listParams...))
+	principal, bound, perrs := auth.PrincipalFilter(q, caller)
+	errs = append(errs, perrs...)
+	f := ListFilter{Principal: principal}
 	filters := url.Values{}
+	if bound != "" {
+		filters.Set(auth.ParamPrincipal, bound)
+	}
 	one := func(name string, allowed []string) string {
 		vs, ok := q[name]
 		switch {
@@ -128,11 +128,6 @@ func listFilter(q url.Values, caller auth.Principal) (ListFilter, url.Values, fi
 	}
 	f.Status = one("status", jobs.Statuses)
 	f.Type = one("type", jobs.Types)
-	if _, ok := q["principal"]; ok && !caller.IsAdmin() {
-		errs.add("#/principal", "forbidden", "only admin keys may filter by principal")
-	} else if caller.IsAdmin() {
-		f.Principal = one("principal", nil)
-	}
 	return f, filters, errs
 }
 

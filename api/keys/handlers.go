@@ -83,16 +83,15 @@ func mayGrant(caller auth.Principal, principal string, scopes []string) error {
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	caller, _ := auth.FromContext(r.Context())
-	filters := url.Values{}
-	principal := caller.Name
-	if caller.IsAdmin() {
-		principal = r.URL.Query().Get("principal")
-		if principal != "" {
-			filters.Set("principal", principal)
-		}
+	q := r.URL.Query()
+	errs := web.UnknownParams(q, auth.ParamPrincipal, page.ParamLimit, page.ParamCursor)
+	principal, bound, perrs := auth.PrincipalFilter(q, caller)
+	if errs = append(errs, perrs...); len(errs) > 0 {
+		return problem.Validation(errs...)
 	}
-	if err := web.RejectUnknownParams(r.URL.Query(), "principal", page.ParamLimit, page.ParamCursor); err != nil {
-		return err
+	filters := url.Values{}
+	if bound != "" {
+		filters.Set(auth.ParamPrincipal, bound)
 	}
 	req, err := page.Parse(r, h.CursorSecret, caller.Name, filters)
 	if err != nil {

@@ -14,10 +14,8 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/open-feature/go-sdk/openfeature"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/idempotency"
@@ -55,7 +53,8 @@ type Deps struct {
 
 // Routes registers the rollouts resource on r.
 func Routes(r *mux.Router, d Deps) {
-	h := &handlers{Deps: d, rows: reader{d.DB}}
+	store := &Store{DB: d.DB}
+	h := &handlers{Deps: d, rows: store, starter: &Starter{Temporal: d.Temporal, TaskQueue: d.TaskQueue, Store: store}}
 	read := func(f web.HandlerFunc) http.Handler { return d.Protect(auth.ScopeRolloutsRead, f) }
 	write := func(f web.HandlerFunc) http.Handler { return d.Protect(auth.ScopeRolloutsWrite, f) }
 	r.Handle("/v1/rollouts", write(h.create)).Methods(http.MethodPost)
@@ -69,29 +68,21 @@ func Routes(r *mux.Router, d Deps) {
 
 type handlers struct {
 	Deps
-	rows reader
+	rows    *Store
+	starter *Starter
 }
 
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	caller, _ := auth.FromContext(ctx)
 	var req createRequest
 	if err := web.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	in := rollout.Input{Principal: caller.Name, Flag: req.Flag, Variant: req.Variant, Control: req.Control,
-		Steps: req.Steps, Guard: req.Guard}
-	if errs := in.Validate(); len(errs) > 0 {
-		return problem.Validation(fieldErrors(errs)...)
-	}
-	if err := h.checkFlag(ctx, &in); err != nil {
+	in, err := h.validate(ctx, req)
+	if err != nil {
 		return err
 	}
-	in.ID = idempotency.ResourceID(ctx, ids.Rollout)
-	if err := h.mayStart(ctx, caller, in); err != nil {
-		return err
-	}
-	st, err := h.start(ctx, in)
+	st, err := h.starter.Start(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -106,49 +97,20 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	return web.WriteJSON(w, http.StatusAccepted, v)
 }
 
-// startTimeout bounds a start, including the wait for the rollout's row,
-// below the request timeout, so that a start stuck behind absent workers
-// answers 503 in time.
-const startTimeout = 10 * time.Second
-
-// start starts the rollout's workflow with Update-With-Start and returns
-// its state once the workflow has written the row (running, or failed with
-// why it cannot start), so a GET right after finds it. The workflow id is
-// the rollout id, with conflict policy USE_EXISTING: a retry of the same
-// start (same Idempotency-Key) attaches to the running workflow and, the
-// update id being fixed, gets the first answer again. An id whose workflow
-// has ended is never started twice: its row answers.
-func (h *handlers) start(ctx context.Context, in rollout.Input) (rollout.State, error) {
-	// The start completes even if the client goes away: the id is fixed, so
-	// finishing is safe, and a half-sent start would leave the client unsure.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
-	defer cancel()
-	op := h.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID: rollout.WorkflowID(in.ID), TaskQueue: h.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, rollout.Name, in)
-	handle, err := h.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{UpdateID: rollout.StartedUpdate,
-			UpdateName: rollout.StartedUpdate, WaitForStage: client.WorkflowUpdateStageCompleted},
-	})
-	var st rollout.State
-	if err == nil {
-		err = handle.Get(ctx, &st)
+// validate turns the request into the workflow's input: the spec is
+// valid, the flag and its variants exist, and the rollout may start now.
+func (h *handlers) validate(ctx context.Context, req createRequest) (rollout.Input, error) {
+	caller, _ := auth.FromContext(ctx)
+	in := rollout.Input{Principal: caller.Name, Flag: req.Flag, Variant: req.Variant, Control: req.Control,
+		Steps: req.Steps, Guard: req.Guard}
+	if errs := in.Validate(); len(errs) > 0 {
+		return in, problem.Validation(fieldErrors(errs)...)
 	}
-	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		row, err := h.rows.get(ctx, in.ID)
-		return rollout.State{Status: row.Status, Reason: row.Reason}, err
+	if err := h.checkFlag(ctx, &in); err != nil {
+		return in, err
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return st, problem.UnavailableAfter(5, "no worker answered in time; the rollout may have started: "+
-			"retry with the same Idempotency-Key to get it", err)
-	}
-	if err != nil {
-		return st, problem.UnavailableAfter(2, "could not start the rollout workflow", err)
-	}
-	return st, nil
+	in.ID = idempotency.ResourceID(ctx, ids.Rollout)
+	return in, h.mayStart(ctx, caller, in)
 }
 
 // checkFlag checks the flag and variants against the store and resolves

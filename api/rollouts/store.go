@@ -48,10 +48,11 @@ func scanRollout(row pgx.Row) (rolloutRow, error) {
 	return r, err
 }
 
-type reader struct{ db *pgxpool.Pool }
+// Store reads a rollout's rows and writes its outcome events.
+type Store struct{ DB *pgxpool.Pool }
 
-func (s reader) get(ctx context.Context, id string) (rolloutRow, error) {
-	r, err := scanRollout(s.db.QueryRow(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1`, id))
+func (s *Store) get(ctx context.Context, id string) (rolloutRow, error) {
+	r, err := scanRollout(s.DB.QueryRow(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rolloutRow{}, fmt.Errorf("get rollout %s: %w", id, problem.ErrNotFound)
 	}
@@ -70,8 +71,8 @@ LIMIT $5`
 
 // list returns up to limit rollouts, newest first, of one principal (all
 // when empty) and one flag (all when empty), after the position when set.
-func (s reader) list(ctx context.Context, principal, flag string, afterAt *time.Time, afterID string, limit int) ([]rolloutRow, error) {
-	rows, err := s.db.Query(ctx, listRollouts, principal, flag, afterAt, afterID, limit)
+func (s *Store) list(ctx context.Context, principal, flag string, afterAt *time.Time, afterID string, limit int) ([]rolloutRow, error) {
+	rows, err := s.DB.Query(ctx, listRollouts, principal, flag, afterAt, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list rollouts: %w", err)
 	}
@@ -96,8 +97,8 @@ const selectSteps = `
 SELECT step, attempt, percent, hold_seconds, flag_version, started_at, ended_at, decision, failures, inconclusive
 FROM rollout_steps WHERE rollout_id = $1 ORDER BY step`
 
-func (s reader) steps(ctx context.Context, id string) ([]stepRow, error) {
-	rows, err := s.db.Query(ctx, selectSteps, id)
+func (s *Store) steps(ctx context.Context, id string) ([]stepRow, error) {
+	rows, err := s.DB.Query(ctx, selectSteps, id)
 	if err != nil {
 		return nil, fmt.Errorf("read steps of %s: %w", id, err)
 	}
@@ -125,8 +126,8 @@ const selectChecks = `
 SELECT seq, step, attempt, at, phase, verdict, decision, result, evidence
 FROM rollout_checks WHERE rollout_id = $1 ORDER BY seq`
 
-func (s reader) checks(ctx context.Context, id string) ([]checkRow, error) {
-	rows, err := s.db.Query(ctx, selectChecks, id)
+func (s *Store) checks(ctx context.Context, id string) ([]checkRow, error) {
+	rows, err := s.DB.Query(ctx, selectChecks, id)
 	if err != nil {
 		return nil, fmt.Errorf("read checks of %s: %w", id, err)
 	}
@@ -144,9 +145,9 @@ func (s reader) checks(ctx context.Context, id string) ([]checkRow, error) {
 const selectActive = `SELECT id FROM rollouts WHERE flag = $1 AND status IN ('running', 'paused') LIMIT 1`
 
 // active returns the id of the flag's running or paused rollout, if any.
-func (s reader) active(ctx context.Context, flag string) (string, error) {
+func (s *Store) active(ctx context.Context, flag string) (string, error) {
 	var id string
-	err := s.db.QueryRow(ctx, selectActive, flag).Scan(&id)
+	err := s.DB.QueryRow(ctx, selectActive, flag).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -162,7 +163,7 @@ SELECT $1, * FROM unnest($2::text[], $3::text[], $4::boolean[], $5::double preci
 
 // insertEvents stores a batch of outcome events in one statement; they all
 // get the same arrival time.
-func (s reader) insertEvents(ctx context.Context, id string, events []event) error {
+func (s *Store) insertEvents(ctx context.Context, id string, events []event) error {
 	keys := make([]string, len(events))
 	variants := make([]string, len(events))
 	errs := make([]bool, len(events))
@@ -170,7 +171,7 @@ func (s reader) insertEvents(ctx context.Context, id string, events []event) err
 	for i, e := range events {
 		keys[i], variants[i], errs[i], latencies[i] = e.TargetingKey, e.Variant, *e.Error, e.LatencyMs
 	}
-	if _, err := s.db.Exec(ctx, insertEvents, id, keys, variants, errs, latencies); err != nil {
+	if _, err := s.DB.Exec(ctx, insertEvents, id, keys, variants, errs, latencies); err != nil {
 		return fmt.Errorf("store events of %s: %w", id, err)
 	}
 	return nil

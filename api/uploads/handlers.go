@@ -73,17 +73,13 @@ func (h *handlers) startProcessing(r *http.Request, up Upload) (string, error) {
 
 // processParam reads ?process=true|false; any other parameter is an error.
 func processParam(q url.Values) (bool, error) {
-	var errs []validation.FieldError
+	errs := web.UnknownParams(q, "process")
 	process := false
-	for name, vs := range q {
-		switch {
-		case name != "process":
-			errs = append(errs, validation.FieldError{Pointer: "#/" + name, Code: "unknown_parameter", Detail: "is not a known query parameter"})
-		case len(vs) != 1 || (vs[0] != "true" && vs[0] != "false"):
+	if vs, ok := q["process"]; ok {
+		if len(vs) != 1 || (vs[0] != "true" && vs[0] != "false") {
 			errs = append(errs, validation.FieldError{Pointer: "#/process", Code: "invalid", Detail: "must be true or false, once"})
-		default:
-			process = vs[0] == "true"
 		}
+		process = len(vs) == 1 && vs[0] == "true"
 	}
 	if len(errs) > 0 {
 		return false, problem.Validation(errs...)

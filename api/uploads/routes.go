@@ -9,23 +9,32 @@
 package uploads
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/web"
-	"github.com/acme/platform/api/jobs"
+	"github.com/acme/platform/jobs"
+	"github.com/acme/platform/workflows/job"
 )
 
 // Path is the upload route; its body limit is PLATFORM_UPLOAD_MAX_BYTES, not
 // the JSON one.
 const Path = "/v1/uploads"
 
+// Starter starts the upload.process job of ?process=true. jobs.Starter is
+// the one the API uses; the interface is the uploads resource's own, so it
+// needs nothing else of the jobs resource.
+type Starter interface {
+	Start(ctx context.Context, in job.Input) (jobs.Job, error)
+}
+
 // Deps holds what the uploads handler uses.
 type Deps struct {
 	Store   *Store
-	Starter *jobs.Starter
+	Starter Starter
 	// Protect wraps a handler with authentication for scope, rate limiting
 	// and idempotency.
 	Protect func(scope string, h http.Handler) http.Handler

@@ -18,7 +18,7 @@ type handlers struct{ Deps }
 // maxRange bounds one read.
 const maxRange = 366 * 24 * time.Hour
 
-var listParams = []string{page.ParamLimit, page.ParamCursor, "from", "to", "principal"}
+var listParams = []string{page.ParamLimit, page.ParamCursor, "from", "to", auth.ParamPrincipal}
 
 // list answers the hourly rows of [from, to): a principal's own, or for
 // admins everyone's (or one principal's with ?principal=).
@@ -70,7 +70,7 @@ func filter(q url.Values, caller auth.Principal) (Filter, []validation.FieldErro
 		errs = append(errs, validation.FieldError{Pointer: ptr, Code: code, Detail: detail})
 	}
 	errs = append(errs, web.UnknownParams(q, listParams...)...)
-	f := Filter{Principal: caller.Name}
+	var f Filter
 	var ok [2]bool
 	for i, name := range []string{"from", "to"} {
 		t, err := time.Parse(time.RFC3339, q.Get(name))
@@ -91,14 +91,7 @@ func filter(q url.Values, caller auth.Principal) (Filter, []validation.FieldErro
 	if ok[0] && ok[1] && (!f.From.Before(f.To) || f.To.Sub(f.From) > maxRange) {
 		add("#/to", "out_of_range", "must be after from and at most 366 days later")
 	}
-	if _, asked := q["principal"]; asked {
-		if !caller.IsAdmin() {
-			add("#/principal", "forbidden", "only admin keys may read other principals' usage")
-		} else {
-			f.Principal = q.Get("principal")
-		}
-	} else if caller.IsAdmin() {
-		f.Principal = ""
-	}
-	return f, errs
+	principal, _, perrs := auth.PrincipalFilter(q, caller)
+	f.Principal = principal
+	return f, append(errs, perrs...)
 }

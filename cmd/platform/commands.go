@@ -25,18 +25,56 @@ func withConfigFlags(cmd *cobra.Command) *cobra.Command {
 }
 
 func apiCmd() *cobra.Command {
+	return processCmd("api", "Serve the REST API", "json", runAPI)
+}
+
+// processCmd is a subcommand that takes the configuration flags and runs one
+// long-running process with its logger.
+func processCmd(use, short, logFormat string, run func(context.Context, config.Config, *slog.Logger) error) *cobra.Command {
 	return withConfigFlags(&cobra.Command{
-		Use:   "api",
-		Short: "Serve the REST API",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: withConfig("json", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
-			return runAPI(cmd.Context(), cfg, log)
+		RunE: withConfig(logFormat, func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
+			return run(cmd.Context(), cfg, log)
 		}),
 	})
 }
 
+// runAPI serves the REST API until ctx is done, then drains.
 func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log.Info("starting api", "version", versionString(), "config", cfg)
+	return withProcess(ctx, "api", cfg, log, func(ctx context.Context, d *deps) error {
+		s, err := d.apiServer()
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
+	})
+}
+
+func workerCmd() *cobra.Command {
+	return processCmd("worker", "Run the Temporal worker (workflows and activities)", "json", runWorker)
+}
+
+// runWorker polls the task queues and serves the worker's ops listener
+// until ctx is done, then lets running activities finish.
+func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	return withProcess(ctx, "worker", cfg, log, func(ctx context.Context, d *deps) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return worker.Run(ctx, d.workerDeps()) })
+		g.Go(func() error {
+			ready := func(ctx context.Context) error { return temporalclient.Check(ctx, d.temporal) }
+			return telemetry.ServeOps(ctx, cfg.WorkerOpsAddr, d.registry, ready, log)
+		})
+		return g.Wait()
+	})
+}
+
+// withProcess is the start-up prelude every long-running process shares:
+// log the version and the masked configuration, install tracing, connect to
+// Postgres, Redis and Temporal, run, and release all of it in reverse order.
+func withProcess(ctx context.Context, role string, cfg config.Config, log *slog.Logger, run func(context.Context, *deps) error) error {
+	log.Info("starting "+role, "version", versionString(), "config", cfg)
 	_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
 	defer shutdown(context.WithoutCancel(ctx))
 	d, err := connect(ctx, cfg, log)
@@ -44,36 +82,7 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer d.close()
-	s, err := d.apiServer()
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
-}
-
-func workerCmd() *cobra.Command {
-	return withConfigFlags(&cobra.Command{
-		Use:   "worker",
-		Short: "Run the Temporal worker (workflows and activities)",
-		Args:  cobra.NoArgs,
-		RunE: withConfig("json", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
-			log.Info("starting worker", "version", versionString(), "config", cfg)
-			_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
-			defer shutdown(context.WithoutCancel(cmd.Context()))
-			d, err := connect(cmd.Context(), cfg, log)
-			if err != nil {
-				return err
-			}
-			defer d.close()
-			g, ctx := errgroup.WithContext(cmd.Context())
-			g.Go(func() error { return worker.Run(ctx, d.workerDeps()) })
-			g.Go(func() error {
-				ready := func(ctx context.Context) error { return temporalclient.Check(ctx, d.temporal) }
-				return telemetry.ServeOps(ctx, cfg.WorkerOpsAddr, d.registry, ready, log)
-			})
-			return g.Wait()
-		}),
-	})
+	return run(ctx, d)
 }
 
 func migrateCmd() *cobra.Command {

@@ -30,14 +30,7 @@ import (
 )
 
 func devCmd() *cobra.Command {
-	return withConfigFlags(&cobra.Command{
-		Use:   "dev",
-		Short: "Run everything for development: Temporal dev server, migrations, worker and API",
-		Args:  cobra.NoArgs,
-		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
-			return runDev(cmd.Context(), cfg, log)
-		}),
-	})
+	return processCmd("dev", "Run everything for development: Temporal dev server, migrations, worker and API", "text", runDev)
 }
 
 // runDev starts the dev Temporal server unless one answers, prepares the

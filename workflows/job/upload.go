@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/acme/platform/jobs/records"
 )
 
 // ProcessUploadActivity is the upload job's attempt activity.
@@ -15,17 +13,6 @@ const ProcessUploadActivity = "platform.upload.process"
 // UploadInput is the input of an upload.process job.
 type UploadInput struct {
 	UploadID string `json:"upload_id"`
-}
-
-// UploadSummary is the result of an upload.process job: the stored file's
-// facts, its detected type and what its records hold.
-type UploadSummary struct {
-	UploadID     string `json:"upload_id"`
-	Size         int64  `json:"size"`
-	SHA256       string `json:"sha256"`
-	ContentType  string `json:"content_type"`
-	DetectedType string `json:"detected_type"`
-	records.Summary
 }
 
 // uploadAttemptLimit bounds one processing attempt of a file of up to the

@@ -75,11 +75,6 @@ func WorkflowID(id string) string { return id }
 // Actor is who a rollout's flag writes are audited as.
 func Actor(id string) string { return "rollout:" + id }
 
-// rolloutChecksPerRun bounds the checks of one run before the workflow
-// continues as new (sooner when Temporal suggests it), so that a rollout
-// holding for days keeps a short history. Tests lower it.
-var rolloutChecksPerRun = 300
-
 // keptChecks is how many of the current step's checks the workflow keeps in
 // memory; every check is in the rollout_checks table.
 const keptChecks = 20
@@ -381,7 +376,7 @@ func (w *rollout) nextWait(step Step) int {
 }
 
 func (w *rollout) shouldContinueAsNew(ctx workflow.Context) bool {
-	due := workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.runChecks >= rolloutChecksPerRun
+	due := workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.runChecks >= w.in.checksPerRun()
 	return due && workflow.AllHandlersFinished(ctx)
 }
 

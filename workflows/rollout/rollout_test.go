@@ -379,11 +379,11 @@ func TestRollout_InvalidInputFailsAndIsRecorded(t *testing.T) {
 }
 
 func TestRollout_ContinuesAsNewWithItsState(t *testing.T) {
-	defer func(n int) { rolloutChecksPerRun = n }(rolloutChecksPerRun)
-	rolloutChecksPerRun = 2
 	f := &fakeFlag{version: 1, observe: healthy}
 	env := newRolloutEnv(t, f)
-	env.ExecuteWorkflow(Workflow, rolloutInput(Step{10, 300}, Step{100, 300}))
+	in := rolloutInput(Step{10, 300}, Step{100, 300})
+	in.ChecksPerRun = 2
+	env.ExecuteWorkflow(Workflow, in)
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("error %v, want continue-as-new", err)
@@ -400,7 +400,7 @@ func TestRollout_ContinuesAsNewWithItsState(t *testing.T) {
 		t.Fatalf("carry = %+v", c)
 	}
 	// The next run picks up the hold where it stopped, without a new split.
-	rolloutChecksPerRun = 1000
+	next.ChecksPerRun = 1000
 	env2 := newRolloutEnv(t, f)
 	env2.ExecuteWorkflow(Workflow, next)
 	if res := result(t, env2); res.Status != Succeeded {

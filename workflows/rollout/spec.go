@@ -42,8 +42,28 @@ type Input struct {
 	Control   string     `json:"control,omitempty"`
 	Steps     []Step     `json:"steps"`
 	Guard     GuardInput `json:"guard"`
+	// ChecksPerRun bounds the guard checks of one run before the workflow
+	// continues as new (sooner when Temporal suggests it), so that a rollout
+	// holding for days keeps a short history. 0 means DefaultChecksPerRun;
+	// the API never sets it, tests and operators starting from the UI may.
+	ChecksPerRun int `json:"checks_per_run,omitempty"`
 	// Carry is the state handed over by continue-as-new; never set it.
 	Carry *State `json:"carry,omitempty"`
+}
+
+// DefaultChecksPerRun and MaxChecksPerRun bound Input.ChecksPerRun: 300
+// checks are a few thousand history events, well under Temporal's limits.
+const (
+	DefaultChecksPerRun = 300
+	MaxChecksPerRun     = 1000
+)
+
+// checksPerRun is ChecksPerRun with its default applied.
+func (in Input) checksPerRun() int {
+	if in.ChecksPerRun == 0 {
+		return DefaultChecksPerRun
+	}
+	return in.ChecksPerRun
 }
 
 // Step is one step: serve Percent% of targeting keys the variant,
@@ -133,6 +153,9 @@ func (in Input) Validate() []validation.FieldError {
 	}
 	if in.Control != "" && in.Control == in.Variant {
 		v.add("#/control", "invalid", "must differ from variant")
+	}
+	if in.ChecksPerRun < 0 || in.ChecksPerRun > MaxChecksPerRun {
+		v.add("#/checks_per_run", "out_of_range", "must be between 1 and %d, or left out", MaxChecksPerRun)
 	}
 	v.checkSteps(in.Steps)
 	v.checkGuard(in.Guard)
