@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check lint unit fuzz bench-api bench-jobs bench-flags clean
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags clean
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -31,6 +31,11 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# go.mod and go.sum must be what `go mod tidy` makes of them: direct
+# requirements not marked indirect, nothing missing, nothing unused.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
 lint: $(BIN)/staticcheck
 	$(BIN)/staticcheck ./...
 
@@ -39,7 +44,7 @@ lint: $(BIN)/staticcheck
 unit: $(BIN)/temporal
 	$(GO) test -count=1 -timeout 20m ./...
 
-test: vet fmt-check lint unit fuzz
+test: tidy-check vet fmt-check lint unit fuzz
 
 # Each fuzz target runs its seed corpus and a fixed number of new inputs (a
 # count, not a duration: a deadline can end a run mid-input and fail it).

@@ -217,6 +217,11 @@ func TestRollout_RequestsAreValidated(t *testing.T) {
 	if got := problemPointers(t, bad); !cmp.Equal(want, got) {
 		t.Errorf("pointers %v, want %v", got, want)
 	}
+	misspelt := s.do("POST", "/v1/rollouts", map[string]any{"flag": "menu", "variant": "on",
+		"steps": []map[string]any{{"percent": 10, "hold_secs": 1}}, "guard": eventsGuard(nil)}, bearer(admin)...)
+	if got := problemPointers(t, misspelt); !cmp.Equal(got, []string{"#/steps/0/hold_secs"}) {
+		t.Errorf("a misspelt nested field points at %v, want #/steps/0/hold_secs", got)
+	}
 	unknown := s.do("POST", "/v1/rollouts", map[string]any{"flag": "menu", "variant": "maybe",
 		"steps": steps(10, 1, 100, 1), "guard": eventsGuard(nil)}, bearer(admin)...)
 	if got := problemPointers(t, unknown); !cmp.Equal(got, []string{"#/variant"}) {

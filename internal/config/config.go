@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -245,20 +246,38 @@ func mask(f field, v string) string {
 	return v
 }
 
-// maskURL hides the password of a URL; anything that does not parse is hidden whole.
+// maskURL hides every secret a connection URL can carry: the userinfo
+// password and password-like query parameters (pgx and libpq accept
+// ?password=… and ?sslpassword=…). A value that is not a URL of a known
+// scheme, such as a bad PLATFORM_SECRET_KEY that happens to contain a ':',
+// is hidden whole.
 func maskURL(v string) string {
+	if v == "" {
+		return ""
+	}
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme == "" {
-		if v == "" {
-			return ""
-		}
+	if err != nil || !slices.Contains(urlSchemes, u.Scheme) {
 		return "****"
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "****")
 	}
+	q := u.Query()
+	masked := false
+	for name := range q {
+		if strings.Contains(strings.ToLower(name), "pass") || strings.EqualFold(name, "sslkey") {
+			q.Set(name, "****")
+			masked = true
+		}
+	}
+	if masked {
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }
+
+// urlSchemes are the schemes of the URL settings maskURL may show masked.
+var urlSchemes = []string{"postgres", "postgresql", "redis", "rediss", "redis-sentinel", "http", "https", "s3", "gs", "azblob", "file"}
 
 var errEmpty = errors.New("must not be empty")
 

@@ -97,6 +97,33 @@ func TestLogValue_MasksPasswords(t *testing.T) {
 	}
 }
 
+// TestLogValue_MasksEveryPasswordForm covers the forms a password can take
+// in a connection URL besides userinfo (security review L9).
+func TestLogValue_MasksEveryPasswordForm(t *testing.T) {
+	for _, url := range []string{
+		"postgres://u@db/x?password=hunter2&sslmode=disable",
+		"postgres://u@db/x?sslpassword=hunter2",
+		"postgres://u:hunter2@db1:5432,db2:5432/x?target_session_attrs=read-write",
+	} {
+		c, err := load(nil, lookupFrom(map[string]string{"PLATFORM_DATABASE_URL": url}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.LogValue().String(); strings.Contains(s, "hunter2") {
+			t.Errorf("password visible in %s", s)
+		}
+	}
+}
+
+// TestLoad_InvalidSecretIsNotEchoed: a secret key that fails validation is
+// named but never shown, even when it looks like a URL (review L9).
+func TestLoad_InvalidSecretIsNotEchoed(t *testing.T) {
+	_, err := load(nil, lookupFrom(map[string]string{"PLATFORM_SECRET_KEY": "ab:hunter2"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "PLATFORM_SECRET_KEY") {
+		t.Errorf("err = %v", err)
+	}
+}
+
 // TestREADME_DocumentsEverySetting keeps the README's configuration table in
 // step with the settings.
 func TestREADME_DocumentsEverySetting(t *testing.T) {

@@ -55,7 +55,7 @@ func DecodeJSONBytes(data []byte, v any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return decodeProblem(err)
+		return decodeProblem(err, data, v)
 	}
 	if dec.More() {
 		return problem.New(problem.InvalidJSON, "request body has data after the JSON value")
@@ -66,7 +66,7 @@ func DecodeJSONBytes(data []byte, v any) error {
 	return nil
 }
 
-func decodeProblem(err error) error {
+func decodeProblem(err error, data []byte, v any) error {
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
@@ -82,8 +82,11 @@ func decodeProblem(err error) error {
 		return problem.Validation(validation.FieldError{Pointer: ptr, Code: "invalid_type",
 			Detail: fmt.Sprintf("must be %s, not %s", jsonType(typeErr.Type.Kind().String()), typeErr.Value)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return problem.Validation(validation.FieldError{Pointer: "#/" + name, Code: "unknown_field", Detail: "is not a known field"})
+		ptr := unknownFieldPointer(data, v)
+		if ptr == "" {
+			ptr = "#/" + pointerToken(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		}
+		return problem.Validation(validation.FieldError{Pointer: ptr, Code: "unknown_field", Detail: "is not a known field"})
 	}
 	return problem.New(problem.InvalidJSON, "request body is not valid JSON")
 }

@@ -61,6 +61,42 @@ func TestDecodeJSON_Problems(t *testing.T) {
 	}
 }
 
+// TestDecodeJSON_UnknownFieldPointerKeepsItsNesting: a misspelt field inside
+// an object points at where it is, not at the top level.
+func TestDecodeJSON_UnknownFieldPointerKeepsItsNesting(t *testing.T) {
+	type step struct {
+		Percent int `json:"percent"`
+	}
+	type body struct {
+		Name   string `json:"name"`
+		Nested *struct {
+			On bool `json:"on"`
+		} `json:"nested"`
+		Steps  []step          `json:"steps"`
+		ByName map[string]step `json:"by_name"`
+	}
+	for doc, want := range map[string]string{
+		`{"nme":"a"}`:                         "#/nme",
+		`{"nested":{"on":true,"off":false}}`:  "#/nested/off",
+		`{"steps":[{"percent":1},{"pct":2}]}`: "#/steps/1/pct",
+		`{"by_name":{"a/b":{"percentt":1}}}`:  "#/by_name/a~1b/percentt",
+		`{"NAME":"case folds as json does"}`:  "",
+	} {
+		var v body
+		err := DecodeJSONBytes([]byte(doc), &v)
+		var p *problem.Error
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", doc, err)
+			}
+			continue
+		}
+		if !errors.As(err, &p) || len(p.Errors) != 1 || p.Errors[0].Pointer != want {
+			t.Errorf("%s: err = %v, want pointer %s", doc, err, want)
+		}
+	}
+}
+
 func TestDecodeJSON_OversizedBodyIs413(t *testing.T) {
 	rec := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"name":"`+strings.Repeat("x", 100)+`"}`))
