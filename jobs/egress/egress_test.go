@@ -87,3 +87,159 @@ func TestControl_RefusesBeforeConnecting(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestCheck_AllowsOnlyGlobalUnicast walks the special-purpose ranges, each
+// with an address inside (refused, with a fragment of the reason) and its
+// neighbours just outside (allowed).
+func TestCheck_AllowsOnlyGlobalUnicast(t *testing.T) {
+	cases := []struct {
+		addr    string
+		refused string // reason fragment, "" when allowed
+	}{
+		// IPv4, range by range, with the neighbours on either side.
+		{"0.0.0.0", "unspecified"},
+		{"0.255.255.255", "this network"},
+		{"1.0.0.1", ""},
+		{"9.255.255.255", ""},
+		{"10.0.0.0", "private"},
+		{"10.255.255.255", "private"},
+		{"11.0.0.0", ""},
+		{"100.63.255.255", ""},
+		{"100.64.0.0", "carrier-grade"},
+		{"100.100.100.200", "carrier-grade"}, // Alibaba Cloud metadata
+		{"100.127.255.255", "carrier-grade"},
+		{"100.128.0.0", ""},
+		{"126.255.255.255", ""},
+		{"127.0.0.1", "loopback"},
+		{"127.255.255.254", "loopback"},
+		{"128.0.0.1", ""},
+		{"169.253.255.255", ""},
+		{"169.254.169.254", "link-local"},
+		{"169.255.0.0", ""},
+		{"172.15.255.255", ""},
+		{"172.16.0.0", "private"},
+		{"172.31.255.255", "private"},
+		{"172.32.0.0", ""},
+		{"191.255.255.255", ""},
+		{"192.0.0.0", "IETF protocol"},
+		{"192.0.0.9", "IETF protocol"}, // PCP anycast
+		{"192.0.0.170", "IETF protocol"},
+		{"192.0.0.255", "IETF protocol"},
+		{"192.0.1.0", ""},
+		{"192.0.2.1", "documentation"},
+		{"192.0.3.0", ""},
+		{"192.31.195.255", ""},
+		{"192.31.196.1", "anycast"},
+		{"192.31.197.0", ""},
+		{"192.52.193.1", "anycast"},
+		{"192.52.194.0", ""},
+		{"192.88.98.255", ""},
+		{"192.88.99.1", "translation"},
+		{"192.88.100.0", ""},
+		{"192.167.255.255", ""},
+		{"192.168.1.1", "private"},
+		{"192.169.0.0", ""},
+		{"192.175.48.1", "anycast"},
+		{"192.175.49.0", ""},
+		{"198.17.255.255", ""},
+		{"198.18.0.0", "benchmarking"},
+		{"198.19.255.255", "benchmarking"},
+		{"198.20.0.0", ""},
+		{"198.51.99.255", ""},
+		{"198.51.100.1", "documentation"},
+		{"198.51.101.0", ""},
+		{"203.0.112.255", ""},
+		{"203.0.113.1", "documentation"},
+		{"203.0.114.0", ""},
+		{"223.255.255.255", ""},
+		{"224.0.0.1", "multicast"},
+		{"239.255.255.255", "multicast"},
+		{"240.0.0.1", "reserved"},
+		{"255.255.255.254", "reserved"},
+		{"255.255.255.255", "broadcast"},
+
+		// IPv6 outside 2000::/3.
+		{"::", "unspecified"},
+		{"::1", "loopback"},
+		{"::2", "IPv4-compatible"},
+		{"::8.8.8.8", "IPv4-compatible"},
+		{"::a00:1", "IPv4-compatible"},
+		{"::1:0:0", "outside the IPv6 global unicast"},
+		{"::ffff:8.8.8.8", ""}, // IPv4-mapped: judged as 8.8.8.8
+		{"::ffff:10.0.0.1", "private"},
+		{"::ffff:0:a00:1", "translation"}, // IPv4-translated (SIIT)
+		{"64:ff9b::808:808", "translation"},
+		{"64:ff9b:1::1", "translation"},
+		{"100::1", "discard"},
+		{"100::ffff:ffff:ffff:ffff", "discard"},
+		{"100:0:0:1::1", "dummy"},
+		{"100:0:0:2::1", "outside the IPv6 global unicast"},
+		{"1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "outside the IPv6 global unicast"},
+		{"4000::1", "outside the IPv6 global unicast"},
+		{"5f00::1", "segment routing"},
+		{"fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "outside the IPv6 global unicast"},
+		{"fc00::1", "private"},
+		{"fd00:ec2::254", "private"}, // AWS metadata over IPv6
+		{"fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "private"},
+		{"fe00::1", "outside the IPv6 global unicast"},
+		{"fe80::1", "link-local"},
+		{"febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "link-local"},
+		{"fec0::1", "site-local"},
+		{"feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "site-local"},
+		{"ff02::1", "multicast"},
+		{"ff0e::1", "multicast"},
+
+		// IPv6 inside 2000::/3.
+		{"2000::1", ""},
+		{"2001::1", "translation"}, // Teredo
+		{"2001:0:ffff:ffff:ffff:ffff:ffff:ffff", "translation"},
+		{"2001:1::1", "IETF protocol"}, // PCP anycast
+		{"2001:2::1", "IETF protocol"}, // benchmarking
+		{"2001:3::1", "IETF protocol"}, // AMT
+		{"2001:4:112::1", "IETF protocol"},
+		{"2001:20::1", "IETF protocol"}, // ORCHIDv2
+		{"2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", "IETF protocol"},
+		{"2001:200::1", ""},
+		{"2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", ""},
+		{"2001:db8::1", "documentation"},
+		{"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "documentation"},
+		{"2001:db9::", ""},
+		{"2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", ""},
+		{"2002::1", "translation"}, // 6to4
+		{"2002:a00:1::1", "translation"},
+		{"2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "translation"},
+		{"2003::1", ""},
+		{"2606:4700::1111", ""},
+		{"2620:4f:7fff:ffff:ffff:ffff:ffff:ffff", ""},
+		{"2620:4f:8000::1", "anycast"},
+		{"2620:4f:8001::", ""},
+		{"2a00:1450:4001:800::200e", ""},
+		{"3ffe::1", ""},
+		{"3fff::1", "documentation"},
+		{"3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff", "documentation"},
+		{"3fff:1000::", ""},
+
+		// Zones are for link-local addresses; refuse any.
+		{"fe80::1%eth0", "zone"},
+		{"2606:4700::1111%eth0", "zone"},
+	}
+	guard := New(nil)
+	for _, c := range cases {
+		t.Run(c.addr, func(t *testing.T) {
+			err := guard.Check(netip.MustParseAddr(c.addr))
+			if c.refused == "" {
+				if err != nil {
+					t.Fatalf("Check(%s) = %v, want allowed", c.addr, err)
+				}
+				return
+			}
+			var refused *RefusedError
+			if !errors.As(err, &refused) || !strings.Contains(refused.Reason, c.refused) {
+				t.Fatalf("Check(%s) = %v, want refused as %s", c.addr, err, c.refused)
+			}
+		})
+	}
+	if err := guard.Check(netip.Addr{}); err == nil {
+		t.Error("Check(zero Addr) allowed")
+	}
+}
