@@ -1,37 +1,75 @@
-// Package egress decides which network addresses outbound webhook requests
-// may reach. The check runs on the address actually being dialled (see
+// Package egress decides which network addresses and ports outbound webhook
+// requests may reach. The check runs on the address actually being dialled (see
 // Guard.Control), so a name that resolves to a public address when checked
 // and to a private one when connecting (DNS rebinding) is still refused.
 package egress
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
-// Guard lets through only global unicast addresses (see classify), and
-// addresses inside a network the operator allowed. The zero Guard allows
-// only global unicast addresses.
+// Guard lets through only global unicast addresses (see classify) on the
+// allowed ports (80 and 443 unless AllowPorts says otherwise), and any port
+// of an address inside a network the operator allowed: such a network is
+// trusted as a whole, which keeps development receivers on random loopback
+// ports working. The zero Guard allows global unicast addresses on ports 80
+// and 443.
 type Guard struct {
 	allowed []netip.Prefix
+	ports   []uint16 // nil: defaultPorts
+}
+
+// defaultPorts are the ports of http and https URLs without a port.
+var defaultPorts = []uint16{80, 443}
+
+// Option configures a Guard.
+type Option func(*Guard)
+
+// AllowPorts replaces the ports that global addresses may be dialled on (80
+// and 443 by default) with ports; without any it keeps the default, so an
+// unset setting means 80 and 443. Addresses inside an allowed network may
+// be dialled on any port.
+func AllowPorts(ports ...uint16) Option {
+	return func(g *Guard) {
+		if len(ports) > 0 {
+			g.ports = slices.Clone(ports)
+		}
+	}
 }
 
 // New returns a guard that also lets through addresses inside allowed (for
-// example 127.0.0.0/8 for a development receiver).
-func New(allowed []netip.Prefix) *Guard {
-	return &Guard{allowed: allowed}
+// example 127.0.0.0/8 for a development receiver), on any port.
+func New(allowed []netip.Prefix, opts ...Option) *Guard {
+	g := &Guard{allowed: allowed}
+	for _, opt := range opts {
+		opt(g)
+	}
+	return g
 }
 
-// RefusedError is the error of a refused address. It is not retryable: the
-// same target will be refused again.
+// RefusedError is the error of a refused address or port. It is not
+// retryable: the same target will be refused again. Its message names the
+// address, which a tenant must not see: it tells what a name resolves to.
 type RefusedError struct {
-	Addr   netip.Addr
-	Reason string
+	Addr netip.Addr
+	// Port is the dialled port, 0 when unknown (Check gets no port).
+	Port uint16
+	// PortRefused is true when the address may be reached but not on Port.
+	// The address is checked first, so a refused port also tells that the
+	// address is a global one.
+	PortRefused bool
+	Reason      string
 }
 
 func (e *RefusedError) Error() string {
+	if e.PortRefused {
+		return fmt.Sprintf("webhook target %s: %s: refused (an operator may allow more ports)", netip.AddrPortFrom(e.Addr, e.Port), e.Reason)
+	}
 	return fmt.Sprintf("webhook target %s is %s: refused to protect internal services "+
 		"(an operator may allow it with PLATFORM_WEBHOOK_ALLOWED_NETWORKS)", e.Addr, e.Reason)
 }
@@ -166,13 +204,40 @@ func firstMatch(table []special, addr netip.Addr) string {
 // created and before it connects, with the resolved address, so a refused
 // target never sees a single packet.
 func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
+	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("egress: dial address %q: %w", address, err)
+		return fmt.Errorf("egress: dial address %q is not an IP address and port: %w", address, err)
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return fmt.Errorf("egress: dial address %q is not an IP address: %w", address, err)
+	return g.checkDial(ap)
+}
+
+// checkDial checks the address first and the port second, so that a
+// refused port, which a tenant may be told about, is only ever reported for
+// an address that may be reached: telling a refused port from a refused
+// address must not tell a private address from a public one.
+func (g *Guard) checkDial(ap netip.AddrPort) error {
+	addr, port := ap.Addr().Unmap(), ap.Port()
+	if g.allows(addr) {
+		return nil
 	}
-	return g.Check(addr)
+	if reason := classify(addr); reason != "" {
+		return &RefusedError{Addr: addr, Port: port, Reason: reason}
+	}
+	ports := g.ports
+	if ports == nil {
+		ports = defaultPorts
+	}
+	if !slices.Contains(ports, port) {
+		return &RefusedError{Addr: addr, Port: port, PortRefused: true,
+			Reason: fmt.Sprintf("port %d is not an allowed port (%s)", port, portList(ports))}
+	}
+	return nil
+}
+
+func portList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ", ")
 }

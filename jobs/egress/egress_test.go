@@ -243,3 +243,91 @@ func TestCheck_AllowsOnlyGlobalUnicast(t *testing.T) {
 		t.Error("Check(zero Addr) allowed")
 	}
 }
+
+// TestControl_AllowsOnlyConfiguredPorts dials nothing: Control gets the
+// resolved address and port, as the dialer would pass them.
+func TestControl_AllowsOnlyConfiguredPorts(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	defaults := New(nil)
+	var zero Guard
+	custom := New(nil, AllowPorts(443, 8443))
+	empty := New(nil, AllowPorts())
+	devel := New(loopback)
+	cases := []struct {
+		name    string
+		guard   *Guard
+		address string
+		want    string // "" allowed, "port" port refused, "address" address refused
+	}{
+		{"default 80", defaults, "93.184.216.34:80", ""},
+		{"default 443", defaults, "93.184.216.34:443", ""},
+		{"default 443 v6", defaults, "[2606:4700::1111]:443", ""},
+		{"default 443 mapped", defaults, "[::ffff:93.184.216.34]:443", ""},
+		{"default 22", defaults, "93.184.216.34:22", "port"},
+		{"default 25", defaults, "93.184.216.34:25", "port"},
+		{"default 6379 v6", defaults, "[2606:4700::1111]:6379", "port"},
+		{"default 8080", defaults, "93.184.216.34:8080", "port"},
+		{"default 0", defaults, "93.184.216.34:0", "port"},
+		{"default 65535", defaults, "93.184.216.34:65535", "port"},
+		{"zero guard 443", &zero, "93.184.216.34:443", ""},
+		{"zero guard 22", &zero, "93.184.216.34:22", "port"},
+		{"custom 8443", custom, "93.184.216.34:8443", ""},
+		{"custom 443", custom, "93.184.216.34:443", ""},
+		{"custom drops 80", custom, "93.184.216.34:80", "port"},
+		{"no ports keeps the default 80", empty, "93.184.216.34:80", ""},
+		{"no ports keeps the default 22 refused", empty, "93.184.216.34:22", "port"},
+		// The address is checked first: a private address on a refused
+		// port is refused as an address, like on an allowed one.
+		{"private on 443", defaults, "10.0.0.1:443", "address"},
+		{"private on 22", defaults, "10.0.0.1:22", "address"},
+		{"loopback on 8443 with 8443 allowed", custom, "127.0.0.1:8443", "address"},
+		// An allowed network is trusted on any port.
+		{"allowed network on 22", devel, "127.0.0.1:22", ""},
+		{"allowed network on 54321", devel, "127.0.0.1:54321", ""},
+		{"allowed network, global address still port-checked", devel, "93.184.216.34:22", "port"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.guard.Control("tcp", c.address, nil)
+			var refused *RefusedError
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("Control(%s) = %v, want allowed", c.address, err)
+			case c.want == "":
+			case !errors.As(err, &refused):
+				t.Fatalf("Control(%s) = %v, want a *RefusedError", c.address, err)
+			case refused.PortRefused != (c.want == "port"):
+				t.Fatalf("Control(%s) = %v (PortRefused %v), want the %s refused", c.address, err, refused.PortRefused, c.want)
+			case c.want == "port" && !strings.Contains(err.Error(), "port"):
+				t.Fatalf("Control(%s) = %v, want the port named", c.address, err)
+			}
+		})
+	}
+}
+
+// TestControl_AllowedNetworkOnAnyPort dials a loopback listener on its
+// random port: an allowed network is not held to the port policy, which is
+// how development receivers and tests are reached.
+func TestControl_AllowedNetworkOnAnyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	guard := New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	d := net.Dialer{Control: guard.Control, Timeout: time.Second}
+	c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial %s = %v, want connected", ln.Addr(), err)
+	}
+	c.Close()
+}
+
+func TestAllowPorts_CopiesItsArgument(t *testing.T) {
+	ports := []uint16{8443}
+	guard := New(nil, AllowPorts(ports...))
+	ports[0] = 22
+	if err := guard.Control("tcp", "93.184.216.34:22", nil); err == nil {
+		t.Error("a later change to the caller's slice allowed port 22")
+	}
+}
