@@ -52,9 +52,10 @@ func New(allowed []netip.Prefix, opts ...Option) *Guard {
 	return g
 }
 
-// RefusedError is the error of a refused address or port. It is not
-// retryable: the same target will be refused again. Its message names the
-// address, which a tenant must not see: it tells what a name resolves to.
+// RefusedError is the error of a refused address or port: the same target
+// will be refused again. Its message names the address, which a tenant must
+// not see, since it tells what a name resolves to; show Category(err), and
+// treat a refused address as a DNS failure in every way a tenant can see.
 type RefusedError struct {
 	Addr netip.Addr
 	// Port is the dialled port, 0 when unknown (Check gets no port).
