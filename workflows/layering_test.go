@@ -22,11 +22,12 @@ const module = "github.com/acme/platform/"
 var mayImport = map[string][]string{
 	"internal":   {"internal"},
 	"jobs":       {"internal", "jobs"},
+	"drills":     {"internal", "drills"},
 	"flags":      {"internal", "flags"},
-	"workflows":  {"internal", "jobs", "flags", "workflows"},
-	"activities": {"internal", "jobs", "flags", "workflows", "activities"},
-	"api":        {"internal", "jobs", "flags", "workflows", "api"},
-	"worker":     {"internal", "jobs", "flags", "workflows", "activities", "worker"},
+	"workflows":  {"internal", "jobs", "drills", "flags", "workflows"},
+	"activities": {"internal", "jobs", "drills", "flags", "workflows", "activities"},
+	"api":        {"internal", "jobs", "drills", "flags", "workflows", "api"},
+	"worker":     {"internal", "jobs", "drills", "flags", "workflows", "activities", "worker"},
 }
 
 // goList runs go list with a template and returns its lines.

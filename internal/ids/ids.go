@@ -19,6 +19,7 @@ const (
 	Key      = "key"
 	Rollout  = "rol"
 	Drill    = "drl"
+	Backup   = "bkp"
 	Upload   = "upl"
 	Ping     = "png"
 	Request  = "req"
