@@ -14,6 +14,8 @@ package drill
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/acme/platform/drills"
 )
 
 // Names of the drill workflow, its activities and its messages, as
@@ -60,27 +62,30 @@ const (
 // Scenarios lists every scenario.
 var Scenarios = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioFailover, ScenarioCacheLoss}
 
-// Drill statuses.
+// Drill statuses (the leaf package drills holds the record; these name
+// the same values).
 const (
-	Queued    = "queued"
-	Running   = "running"
-	Succeeded = "succeeded"
-	Failed    = "failed"
-	Aborted   = "aborted"
+	Queued    = drills.Queued
+	Running   = drills.Running
+	Succeeded = drills.Succeeded
+	Failed    = drills.Failed
+	Aborted   = drills.Aborted
 )
 
 // Verdicts: met only when the drill succeeded and every objective held.
 const (
-	Met    = "met"
-	Missed = "missed"
+	Met    = drills.Met
+	Missed = drills.Missed
 )
 
 // Step statuses in a drill's timeline.
 const (
-	StepRunning   = "running"
-	StepSucceeded = "succeeded"
-	StepFailed    = "failed"
-	StepSkipped   = "skipped"
+	StepRunning   = drills.StepRunning
+	StepSucceeded = drills.StepSucceeded
+	StepFailed    = drills.StepFailed
+	StepSkipped   = drills.StepSkipped
+	// StepAborted is a step cut short by an abort or a cancellation.
+	StepAborted = drills.StepAborted
 )
 
 // WorkflowID returns the workflow id of drill id: the id itself. A drill
@@ -102,10 +107,7 @@ type Input struct {
 }
 
 // Objectives are what the drill must show. Absent means not judged.
-type Objectives struct {
-	RTOSeconds *float64 `json:"rto_seconds,omitempty"`
-	RPOSeconds *float64 `json:"rpo_seconds,omitempty"`
-}
+type Objectives = drills.Objectives
 
 // RestoreParams are restore_verify's parameters.
 type RestoreParams struct {
@@ -114,71 +116,25 @@ type RestoreParams struct {
 }
 
 // Step is one entry of a drill's timeline.
-type Step struct {
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Detail     string     `json:"detail,omitempty"`
-}
+type Step = drills.Step
 
-// Drill is a drill as its row and the state query show it.
-type Drill struct {
-	ID         string     `json:"id"`
-	Principal  string     `json:"principal"`
-	Scenario   string     `json:"scenario"`
-	Status     string     `json:"status"`
-	Verdict    string     `json:"verdict,omitempty"`
-	Reasons    []string   `json:"reasons,omitempty"`
-	Objectives Objectives `json:"objectives"`
-	// Measurements hold rto_seconds and rpo_seconds when measured, and the
-	// scenario's own (sizes in bytes, durations in seconds, counts).
-	Measurements map[string]float64 `json:"measurements"`
-	Timeline     []Step             `json:"timeline"`
-	BackupID     string             `json:"backup_id,omitempty"`
-	WorkflowID   string             `json:"workflow_id"`
-	RunID        string             `json:"run_id"`
-	CreatedAt    time.Time          `json:"created_at"`
-	StartedAt    *time.Time         `json:"started_at,omitempty"`
-	FinishedAt   *time.Time         `json:"finished_at,omitempty"`
-}
+// Drill is a drill as its row and the state query show it: the record of
+// the leaf package drills, which the row's scanner and the API share.
+type Drill = drills.Drill
 
 // Artefact is one file of a backup.
-type Artefact struct {
-	Name   string `json:"name"` // e.g. "postgres.dump", "redis.rdb", "config.json"
-	Kind   string `json:"kind"` // postgres, redis, config
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
+type Artefact = drills.Artefact
 
 // Manifest describes one backup: manifest.json in its folder of the store.
-type Manifest struct {
-	ID        string    `json:"id"` // bkp_…
-	CreatedAt time.Time `json:"created_at"`
-	// SnapshotTime is when the Postgres snapshot the dump was taken on was
-	// exported: the point in time the backup restores to (its RPO anchor).
-	SnapshotTime time.Time        `json:"snapshot_time"`
-	Postgres     PostgresManifest `json:"postgres"`
-	Redis        RedisManifest    `json:"redis"`
-	Artefacts    []Artefact       `json:"artefacts"`
-	// Durations of each part, in seconds.
-	Durations map[string]float64 `json:"durations"`
-}
+// It lives in the leaf package drills so that the report and the API can
+// read it without importing a workflow.
+type Manifest = drills.Manifest
 
 // PostgresManifest is what the dump holds.
-type PostgresManifest struct {
-	Database      string           `json:"database"`
-	ServerVersion string           `json:"server_version"`
-	SchemaVersion int64            `json:"schema_version"` // the migrations' version
-	WALLSN        string           `json:"wal_lsn"`
-	Tables        map[string]int64 `json:"tables"` // row count per table, exact for the snapshot
-}
+type PostgresManifest = drills.PostgresManifest
 
 // RedisManifest is what the snapshot holds.
-type RedisManifest struct {
-	ServerVersion string `json:"server_version"`
-	Keys          int64  `json:"keys"`
-}
+type RedisManifest = drills.RedisManifest
 
 // BackupInput is BackupActivity's input.
 type BackupInput struct {
