@@ -221,4 +221,7 @@ type PruneBackupsResult struct {
 // RecordInput is RecordActivity's input: the whole drill as it stands.
 type RecordInput struct {
 	Drill Drill `json:"drill"`
+	// Seq orders one run's writes: a write older than the row's (a retried
+	// attempt landing late) is ignored, so the row never goes backwards.
+	Seq int64 `json:"seq"`
 }
