@@ -11,6 +11,27 @@ import (
 	"time"
 )
 
+// Scenarios.
+const (
+	ScenarioBackup        = "backup"
+	ScenarioRestoreVerify = "restore_verify"
+	ScenarioFailover      = "failover"
+	ScenarioCacheLoss     = "cache_loss"
+)
+
+// Names of the steps in a drill's timeline.
+const (
+	DeclareStep = "declare_disaster"
+	BackupStep  = "backup"
+	PruneStep   = "prune"
+	VerifyStep  = "verify_backup"
+	RestoreStep = "restore"
+	CheckStep   = "check"
+	CleanupStep = "cleanup"
+	// AbortStep marks when an abort was accepted or the workflow cancelled.
+	AbortStep = "abort"
+)
+
 // Drill statuses.
 const (
 	Queued    = "queued"

@@ -19,11 +19,45 @@ func RTO(t0, t1 time.Time) float64 { return drills.Seconds(t1.Sub(t0)) }
 // backup's snapshot and t0 is what a restore loses. Never negative.
 func RPO(t0, snapshot time.Time) float64 { return drills.Seconds(t0.Sub(snapshot)) }
 
-// objective is one judged objective: its name as people say it, its
-// measurement and its target.
-type objective struct {
-	name, measurement string
-	target            *float64
+// Check is one objective against its measurement.
+type Check struct {
+	Name        string   // as people say it: "RTO", "RPO"
+	Measurement string   // its measurement's name: "rto_seconds"
+	Target      *float64 // nil: no objective was set
+	Measured    *float64 // nil: not measured
+}
+
+// Judged reports whether the check has an objective to hold.
+func (c Check) Judged() bool { return c.Target != nil }
+
+// Held reports whether the objective held: measured, and not over it.
+func (c Check) Held() bool { return c.Measured != nil && c.Target != nil && *c.Measured <= *c.Target }
+
+// Reason says why a judged objective missed, or "" when it held or was
+// not set.
+func (c Check) Reason() string {
+	switch {
+	case !c.Judged() || c.Held():
+		return ""
+	case c.Measured == nil:
+		return fmt.Sprintf("%s was not measured (objective %s s)", c.Name, Format(*c.Target))
+	}
+	return fmt.Sprintf("%s was %s s, over the objective of %s s", c.Name, Format(*c.Measured), Format(*c.Target))
+}
+
+// Checks are the drill's objectives against its measurements: RTO, then
+// RPO, whether set or not.
+func Checks(obj drills.Objectives, measurements map[string]float64) []Check {
+	checks := []Check{
+		{Name: "RTO", Measurement: drills.RTOSeconds, Target: obj.RTOSeconds},
+		{Name: "RPO", Measurement: drills.RPOSeconds, Target: obj.RPOSeconds},
+	}
+	for i, c := range checks {
+		if v, ok := measurements[c.Measurement]; ok {
+			checks[i].Measured = &v
+		}
+	}
+	return checks
 }
 
 // Judge returns the drill's verdict and, when it is missed, one reason for
@@ -40,11 +74,8 @@ func Judge(status string, obj drills.Objectives, measurements map[string]float64
 			reasons = append(reasons, StepReason(s))
 		}
 	}
-	for _, o := range []objective{
-		{"RTO", drills.RTOSeconds, obj.RTOSeconds},
-		{"RPO", drills.RPOSeconds, obj.RPOSeconds},
-	} {
-		if r := o.judge(measurements); r != "" {
+	for _, c := range Checks(obj, measurements) {
+		if r := c.Reason(); r != "" {
 			reasons = append(reasons, r)
 		}
 	}
@@ -73,20 +104,6 @@ func StepReason(s drills.Step) string {
 		return fmt.Sprintf("step %s failed", s.Name)
 	}
 	return fmt.Sprintf("step %s failed: %s", s.Name, s.Detail)
-}
-
-func (o objective) judge(measurements map[string]float64) string {
-	if o.target == nil {
-		return ""
-	}
-	got, ok := measurements[o.measurement]
-	switch {
-	case !ok:
-		return fmt.Sprintf("%s was not measured (objective %s s)", o.name, Format(*o.target))
-	case got > *o.target:
-		return fmt.Sprintf("%s was %s s, over the objective of %s s", o.name, Format(got), Format(*o.target))
-	}
-	return ""
 }
 
 // Format writes a number of seconds or bytes the shortest way that keeps

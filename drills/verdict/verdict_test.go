@@ -92,3 +92,18 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+func TestChecks(t *testing.T) {
+	checks := Checks(drills.Objectives{RTOSeconds: ptr(60)}, map[string]float64{drills.RTOSeconds: 60, drills.RPOSeconds: 5})
+	rto, rpo := checks[0], checks[1]
+	if rto.Name != "RTO" || !rto.Judged() || !rto.Held() || rto.Reason() != "" || *rto.Measured != 60 {
+		t.Errorf("rto = %+v", rto)
+	}
+	if rpo.Name != "RPO" || rpo.Judged() || rpo.Held() || rpo.Reason() != "" || *rpo.Measured != 5 {
+		t.Errorf("rpo = %+v: measured without an objective is neither held nor missed", rpo)
+	}
+	unmeasured := Checks(drills.Objectives{RPOSeconds: ptr(1)}, nil)[1]
+	if unmeasured.Measured != nil || unmeasured.Held() || unmeasured.Reason() != "RPO was not measured (objective 1 s)" {
+		t.Errorf("unmeasured = %+v", unmeasured)
+	}
+}

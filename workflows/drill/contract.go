@@ -53,10 +53,10 @@ const (
 
 // Scenarios.
 const (
-	ScenarioBackup        = "backup"
-	ScenarioRestoreVerify = "restore_verify"
-	ScenarioFailover      = "failover"
-	ScenarioCacheLoss     = "cache_loss"
+	ScenarioBackup        = drills.ScenarioBackup
+	ScenarioRestoreVerify = drills.ScenarioRestoreVerify
+	ScenarioFailover      = drills.ScenarioFailover
+	ScenarioCacheLoss     = drills.ScenarioCacheLoss
 )
 
 // Scenarios lists every scenario.

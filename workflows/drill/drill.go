@@ -28,15 +28,15 @@ const SystemPrincipal = "system"
 
 // Names of the steps in a drill's timeline.
 const (
-	DeclareStep = "declare_disaster"
-	BackupStep  = "backup"
-	PruneStep   = "prune"
-	VerifyStep  = "verify_backup"
-	RestoreStep = "restore"
-	CheckStep   = "check"
-	CleanupStep = "cleanup"
+	DeclareStep = drills.DeclareStep
+	BackupStep  = drills.BackupStep
+	PruneStep   = drills.PruneStep
+	VerifyStep  = drills.VerifyStep
+	RestoreStep = drills.RestoreStep
+	CheckStep   = drills.CheckStep
+	CleanupStep = drills.CleanupStep
 	// AbortStep marks when an abort was accepted or the workflow cancelled.
-	AbortStep = "abort"
+	AbortStep = drills.AbortStep
 )
 
 // maxDetail bounds a step's detail and an abort's reason in the row.

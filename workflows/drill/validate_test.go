@@ -2,10 +2,12 @@ package drill
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/acme/platform/drills/report"
 	"github.com/acme/platform/internal/validation"
 )
 
@@ -105,5 +107,13 @@ func TestMeasurementHelpers(t *testing.T) {
 	}
 	if got := clip("héllo", 2); got != "h…" {
 		t.Errorf("clip = %q", got)
+	}
+}
+
+func TestEveryScenarioHasAHypothesis(t *testing.T) {
+	for _, s := range Scenarios {
+		if h := report.Hypothesis(s, Objectives{}); strings.HasPrefix(h, "No hypothesis") {
+			t.Errorf("scenario %s: %s", s, h)
+		}
 	}
 }
