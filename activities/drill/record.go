@@ -39,8 +39,10 @@ WHERE (drills.run_id = EXCLUDED.run_id AND drills.seq <= EXCLUDED.seq)
 // idempotent: the same write twice leaves the same row.
 func (r *Records) Record(ctx context.Context, in drill.RecordInput) error {
 	d := in.Drill
-	if d.ID == "" || d.Scenario == "" || d.Status == "" || d.WorkflowID == "" {
-		return temporal.NewNonRetryableApplicationError("drill record needs an id, a scenario, a status and a workflow id",
+	// No scenario is required: a drill refused for having none is still
+	// recorded, so that it shows in the API with its reasons.
+	if d.ID == "" || d.Status == "" || d.WorkflowID == "" {
+		return temporal.NewNonRetryableApplicationError("drill record needs an id, a status and a workflow id",
 			errInvalidRecord, nil)
 	}
 	reasons, objectives, measurements, timeline, err := jsonColumns(d)

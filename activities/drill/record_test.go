@@ -84,3 +84,18 @@ func TestRecords_IncompleteDrillIsNotRetryable(t *testing.T) {
 		t.Fatalf("err = %v, want a non-retryable application error", err)
 	}
 }
+
+func TestRecords_RefusedDrillWithoutScenarioIsRecorded(t *testing.T) {
+	db, _ := testenv.Postgres(t)
+	r := &Records{DB: db}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	refused := drills.Drill{ID: "ui-typo", Principal: "system", Status: drill.Failed, Verdict: drill.Missed,
+		Reasons: []string{"invalid input: #/scenario: required: is required"}, WorkflowID: "ui-typo", RunID: "r",
+		CreatedAt: t0, StartedAt: &t0, FinishedAt: &t0, Measurements: map[string]float64{}, Timeline: []drills.Step{}}
+	if err := r.Record(context.Background(), drill.RecordInput{Drill: refused, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(refused, readDrill(t, db, "ui-typo"), ignoreUpdated); diff != "" {
+		t.Errorf("row (-want +got):\n%s", diff)
+	}
+}
