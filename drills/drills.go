@@ -168,5 +168,9 @@ type PostgresManifest struct {
 // RedisManifest is what the snapshot holds.
 type RedisManifest struct {
 	ServerVersion string `json:"server_version"`
-	Keys          int64  `json:"keys"`
+	// Keys is DBSIZE of the platform's database just before the snapshot:
+	// a live cache's count moves, so it is a guide, not an exact check.
+	Keys int64 `json:"keys"`
+	// DB is the platform's database index, which restores read back.
+	DB int `json:"db"`
 }

@@ -50,6 +50,14 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// Local receivers are the point of a dev stack.
 		cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
+	if cfg.BackupURL == config.DefaultBackupURL {
+		// Backups of a dev stack stay beside its other state.
+		dir, err := filepath.Abs(filepath.Join(cfg.DevDir, "backups"))
+		if err != nil {
+			return err
+		}
+		cfg.BackupURL = "file://" + filepath.ToSlash(dir)
+	}
 	server, err := startDevTemporal(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -63,7 +63,19 @@ type Config struct {
 
 	DevDir      string
 	TemporalCLI string
+
+	// Disaster recovery: backups and drills.
+	BackupURL       string
+	BackupRetention int
+	PGBinDir        string
+	RedisServerBin  string
+	RedisCLIBin     string
+	DrillScratchDir string
 }
+
+// DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
+// with a folder under its dev directory.
+const DefaultBackupURL = "file:///var/lib/platform/backups"
 
 // Rate is a quota: Limit requests per Period.
 type Rate struct {
@@ -171,6 +183,19 @@ func fields() []field {
 			set: func(c *Config, v string) error { c.DevDir = v; return nonEmpty(v) }},
 		{env: "PLATFORM_TEMPORAL_CLI", flag: "temporal-cli", def: "bin/temporal", usage: "Temporal CLI that platform dev starts as the dev server",
 			set: func(c *Config, v string) error { c.TemporalCLI = v; return nonEmpty(v) }},
+		// Disaster recovery: backups and drills.
+		{env: "PLATFORM_BACKUP_URL", flag: "backup-url", def: DefaultBackupURL, usage: "backup store: a file:// or s3:// bucket URL (platform dev: file://<dev-dir>/backups)", secret: true,
+			set: func(c *Config, v string) error { c.BackupURL = v; return schemeURL(v, "file", "s3") }},
+		{env: "PLATFORM_BACKUP_RETENTION", flag: "backup-retention", def: "14", usage: "complete backups kept; older ones are pruned after each backup",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.BackupRetention = n; return err }},
+		{env: "PLATFORM_PG_BIN_DIR", flag: "pg-bin-dir", def: "", usage: "directory of pg_dump, pg_restore and psql (empty: PATH); pg_dump must be at least the server's major version",
+			set: func(c *Config, v string) error { c.PGBinDir = v; return nil }},
+		{env: "PLATFORM_REDIS_SERVER_BIN", flag: "redis-server-bin", def: "redis-server", usage: "redis-server that restore drills start scratch servers with",
+			set: func(c *Config, v string) error { c.RedisServerBin = v; return nonEmpty(v) }},
+		{env: "PLATFORM_REDIS_CLI_BIN", flag: "redis-cli-bin", def: "redis-cli", usage: "redis-cli that backups fetch the Redis snapshot (--rdb) with",
+			set: func(c *Config, v string) error { c.RedisCLIBin = v; return nonEmpty(v) }},
+		{env: "PLATFORM_DRILL_SCRATCH_DIR", flag: "drill-scratch-dir", def: "", usage: "directory of restore drills' scratch redis-server data (empty: the system temp dir)",
+			set: func(c *Config, v string) error { c.DrillScratchDir = v; return nil }},
 	}
 }
 
@@ -235,6 +260,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_allowed_networks", c.WebhookAllowedNetworks),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
+		slog.String("backup_url", maskURL(c.BackupURL)),
+		slog.Int("backup_retention", c.BackupRetention),
 	}
 	return slog.GroupValue(attrs...)
 }

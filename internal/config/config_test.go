@@ -35,6 +35,18 @@ func TestLoad_DefaultsWorkOnThisMachine(t *testing.T) {
 	}
 }
 
+func TestLoad_BackupDefaults(t *testing.T) {
+	c, err := load(nil, lookupFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BackupURL != DefaultBackupURL || c.BackupRetention != 14 || c.PGBinDir != "" ||
+		c.RedisServerBin != "redis-server" || c.RedisCLIBin != "redis-cli" || c.DrillScratchDir != "" {
+		t.Errorf("backup defaults = %q %d %q %q %q %q", c.BackupURL, c.BackupRetention, c.PGBinDir,
+			c.RedisServerBin, c.RedisCLIBin, c.DrillScratchDir)
+	}
+}
+
 func TestLoad_FlagOverridesEnvOverridesDefault(t *testing.T) {
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	RegisterFlags(fs)
@@ -62,6 +74,9 @@ func TestLoad_InvalidValueNamesTheVariableOnOneLine(t *testing.T) {
 		"PLATFORM_LOG_LEVEL":          "loud",
 		"PLATFORM_SECRET_KEY":         "short",
 		"PLATFORM_DATABASE_MAX_CONNS": "0",
+		"PLATFORM_BACKUP_URL":         "ftp://x/backups",
+		"PLATFORM_BACKUP_RETENTION":   "0",
+		"PLATFORM_REDIS_SERVER_BIN":   "",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
