@@ -65,6 +65,7 @@ func (s *stack) seedUsage(t *testing.T, day time.Time) {
 func TestJobsRollup_RunTwiceGivesTheSameRows(t *testing.T) {
 	s := newStack(t)
 	acme := bearer(s.key("acme", "jobs:read", "jobs:write"))
+	acmeAdmin := bearer(s.key("acme", "admin")) // roll-ups are admin-only
 	day := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.seedUsage(t, day)
 	// 10:30..11:10 is widened to whole hours, 10:00..12:00.
@@ -73,7 +74,7 @@ func TestJobsRollup_RunTwiceGivesTheSameRows(t *testing.T) {
 	var results []map[string]any
 	var runs [][]hourRow
 	for i := 0; i < 2; i++ {
-		job := s.createJob(t, body, acme...)
+		job := s.createJob(t, body, acmeAdmin...)
 		done := s.waitJob(t, job.ID, 15*time.Second, acme...)
 		if done.Status != "succeeded" {
 			t.Fatalf("run %d: %+v %+v", i+1, done, done.LastError)

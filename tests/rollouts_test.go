@@ -270,7 +270,8 @@ func TestRollout_RequestsAreValidated(t *testing.T) {
 	s.waitForStatus(t, admin, id, "aborted", 5*time.Second)
 
 	// The platform's kill switch, evaluated through its OpenFeature client.
-	s.putFlag(admin, "platform.rollouts.enabled", boolFlagDef("off"))
+	// platform.* flags are admin-only.
+	s.putFlag(s.key("ops", "admin"), "platform.rollouts.enabled", boolFlagDef("off"))
 	s.waitForRevision()
 	if r := s.do("POST", "/v1/rollouts", body, bearer(admin)...); r.Status != 409 || !strings.Contains(string(r.Body), "switched off") {
 		t.Errorf("with the kill switch off: %d %s", r.Status, r.Body)

@@ -21,16 +21,16 @@ type Activities struct {
 }
 
 const upsertPing = `
-INSERT INTO pings (id, message, workflow_id, run_id)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO UPDATE SET message = EXCLUDED.message, run_id = EXCLUDED.run_id
+INSERT INTO pings (id, message, workflow_id, run_id, principal)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET message = EXCLUDED.message, run_id = EXCLUDED.run_id, principal = EXCLUDED.principal
 RETURNING created_at`
 
-// Record upserts the ping row and sets its Redis key; both are keyed by the
-// ping id, so a retry rewrites the same values.
+// Record upserts the ping row, with its owner, and sets its Redis key; both
+// are keyed by the ping id, so a retry rewrites the same values.
 func (a *Activities) Record(ctx context.Context, in ping.RecordInput) (ping.RecordResult, error) {
 	var at time.Time
-	if err := a.DB.QueryRow(ctx, upsertPing, in.ID, in.Message, in.WorkflowID, in.RunID).Scan(&at); err != nil {
+	if err := a.DB.QueryRow(ctx, upsertPing, in.ID, in.Message, in.WorkflowID, in.RunID, in.Principal).Scan(&at); err != nil {
 		return ping.RecordResult{}, fmt.Errorf("record ping %s: %w", in.ID, err)
 	}
 	key := a.Keys.Key("ping", in.ID)

@@ -57,7 +57,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $6 = 'failed' TH
 ON CONFLICT (id) DO UPDATE SET run_id = EXCLUDED.run_id
 RETURNING status, reason, control, COALESCE(flag_version, 0)`
 
-const activeRollout = `SELECT id FROM rollouts WHERE flag = $1 AND status IN ('running', 'paused') AND id <> $2 LIMIT 1`
+const activeRollout = `SELECT id, principal FROM rollouts WHERE flag = $1 AND status IN ('running', 'paused') AND id <> $2 LIMIT 1`
 
 // Begin checks the flag and writes the rollout's row: running, or failed
 // with the reason it cannot start (an invalid input, an unknown flag or
@@ -72,15 +72,25 @@ func (a *Activities) Begin(ctx context.Context, in rollout.BeginInput) (rollout.
 	}
 	out, err := a.insertRollout(ctx, in, res)
 	if database.IsUniqueViolation(err) {
-		var other string
-		_ = a.DB.QueryRow(ctx, activeRollout, in.Flag, in.ID).Scan(&other)
-		res.Failed, res.Reason = true, fmt.Sprintf("flag %s already has an active rollout %s", in.Flag, other)
+		res.Failed, res.Reason = true, a.activeReason(ctx, in)
 		out, err = a.insertRollout(ctx, in, res)
 	}
 	if err != nil {
 		return rollout.BeginResult{}, fmt.Errorf("begin rollout %s: %w", in.ID, err)
 	}
 	return out, nil
+}
+
+// activeReason says why the rollout cannot start: the flag has another
+// active rollout. The reason is shown to the rollout's principal, so it
+// names the other rollout only when that principal owns it too.
+func (a *Activities) activeReason(ctx context.Context, in rollout.BeginInput) string {
+	var other, owner string
+	_ = a.DB.QueryRow(ctx, activeRollout, in.Flag, in.ID).Scan(&other, &owner)
+	if other != "" && owner == in.Principal {
+		return fmt.Sprintf("flag %s already has an active rollout %s", in.Flag, other)
+	}
+	return fmt.Sprintf("flag %s already has an active rollout", in.Flag)
 }
 
 // checkFlag resolves control and the starting version, or fills in why the

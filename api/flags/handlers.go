@@ -3,7 +3,8 @@
 // principal with flags:read sees them all); the audit keeps who changed
 // what. Writes are conditional on the flag's ETag when the client sends
 // If-Match, and every write lands in the audit with the caller and the
-// optional X-Change-Reason.
+// optional X-Change-Reason. The platform's own flags (platform.*) are
+// written only with admin.
 //
 // PUT without If-Match creates or replaces the flag: a flagd definition is
 // a whole document, and tooling that syncs flags from files needs an
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/gorilla/mux"
@@ -177,6 +179,10 @@ func (h *handlers) writeRequest(r *http.Request) (string, store.Cond, store.Chan
 		return "", store.Cond{}, store.Change{}, problem.Validation(validation.FieldError{Pointer: "#/key", Code: "invalid",
 			Detail: "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'"})
 	}
+	caller, _ := auth.FromContext(r.Context())
+	if err := MayWrite(caller, key); err != nil {
+		return "", store.Cond{}, store.Change{}, err
+	}
 	cond, err := conditions(r)
 	if err != nil {
 		return "", store.Cond{}, store.Change{}, err
@@ -185,8 +191,22 @@ func (h *handlers) writeRequest(r *http.Request) (string, store.Cond, store.Chan
 	if err != nil {
 		return "", store.Cond{}, store.Change{}, err
 	}
-	caller, _ := auth.FromContext(r.Context())
 	return key, cond, store.Change{Actor: caller.Name + "/" + caller.KeyID, Reason: reason}, nil
+}
+
+// PlatformPrefix starts the keys of the platform's own flags, such as the
+// rollouts kill switch. Flags are global, so a tenant able to change these
+// would switch platform behaviour for every tenant: only admin keys may.
+const PlatformPrefix = "platform."
+
+// MayWrite refuses a change of flag key (a write, or a rollout, which
+// rewrites the flag) to a caller who may not make it: platform flags need
+// admin. The route already demanded flags:write.
+func MayWrite(caller auth.Principal, key string) error {
+	if strings.HasPrefix(key, PlatformPrefix) && !caller.IsAdmin() {
+		return auth.InsufficientScope(auth.ScopeAdmin)
+	}
+	return nil
 }
 
 func writeFlag(w http.ResponseWriter, status int, rec store.Record) error {

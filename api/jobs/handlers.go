@@ -39,6 +39,9 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if len(errs) > 0 {
 		return problem.Validation(errs...)
 	}
+	if err := mayStart(caller, in.Type); err != nil {
+		return err
+	}
 	in.ID, in.Principal = idempotency.ResourceID(r.Context(), ids.Job), caller.Name
 	// Answers at once, whether or not a worker runs: the job is queued in
 	// Temporal, and a replay of the request that created an existing job

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
@@ -69,6 +70,19 @@ func (req createRequest) validate() (in job.Input, errs fieldErrors) {
 	var retryErrs fieldErrors
 	in.Retry, retryErrs = validateRetry(req.Retry)
 	return in, append(errs, retryErrs...)
+}
+
+// adminTypes are the job types only admin keys start: analytics.rollup
+// aggregates every principal's usage, and its result counts their rows.
+var adminTypes = []string{jobs.TypeRollup}
+
+// mayStart refuses a job type the caller may not start. As with keys, the
+// request is validated first: its errors reveal nothing the caller lacks.
+func mayStart(caller auth.Principal, jobType string) error {
+	if slices.Contains(adminTypes, jobType) && !caller.IsAdmin() {
+		return auth.InsufficientScope(auth.ScopeAdmin)
+	}
+	return nil
 }
 
 // validateRetry applies the requested policy over the defaults.

@@ -1,6 +1,9 @@
 package keys
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/validation"
 )
 
 // Deps holds what the keys handlers use.
@@ -54,9 +58,13 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err := mayGrant(caller, principal, req.Scopes); err != nil {
 		return err
 	}
+	expiresAt, err := h.childExpiry(r.Context(), caller, req.ExpiresAt)
+	if err != nil {
+		return err
+	}
 	k, secret, err := h.Store.Create(r.Context(), NewKey{
 		ID: idempotency.ResourceID(r.Context(), ids.Key), Principal: principal, Name: req.Name,
-		Scopes: req.Scopes, CreatedBy: caller.KeyID, ExpiresAt: req.ExpiresAt,
+		Scopes: req.Scopes, CreatedBy: caller.KeyID, ExpiresAt: expiresAt,
 	})
 	if err != nil {
 		return err
@@ -81,6 +89,28 @@ func mayGrant(caller auth.Principal, principal string, scopes []string) error {
 	return nil
 }
 
+// childExpiry is when a key the caller mints expires: a key never outlives
+// the key that made it. No expiry asked for means the caller's own; a later
+// one than the caller's is refused rather than silently shortened, so the
+// client learns the key's real lifetime from the answer it acts on.
+func (h *handlers) childExpiry(ctx context.Context, caller auth.Principal, asked *time.Time) (*time.Time, error) {
+	parent, err := h.Store.Get(ctx, caller.KeyID)
+	if err != nil {
+		// The caller's key was found a moment ago; its absence is a fault.
+		return nil, fmt.Errorf("read the creating key %s: %v", caller.KeyID, err)
+	}
+	switch {
+	case parent.ExpiresAt == nil:
+		return asked, nil
+	case asked == nil:
+		return parent.ExpiresAt, nil
+	case asked.After(*parent.ExpiresAt):
+		return nil, problem.Validation(validation.FieldError{Pointer: "#/expires_at", Code: "out_of_range",
+			Detail: "must not be later than the creating key's expiry, " + parent.ExpiresAt.UTC().Format(time.RFC3339)})
+	}
+	return asked, nil
+}
+
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	caller, _ := auth.FromContext(r.Context())
 	q := r.URL.Query()
@@ -97,7 +127,11 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, err := h.Store.List(r.Context(), ListFilter{Principal: principal}, req)
+	f := ListFilter{Principal: principal}
+	if !caller.IsAdmin() {
+		f.Within = caller.Scopes
+	}
+	rows, err := h.Store.List(r.Context(), f, req)
 	if err != nil {
 		return err
 	}
@@ -110,18 +144,42 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	return page.Write(w, r, p)
 }
 
+// visible returns the key in the path if the caller may manage it. A key
+// the caller may not manage answers exactly as an unknown one, so its
+// existence is never revealed.
 func (h *handlers) visible(r *http.Request) (Key, error) {
 	caller, _ := auth.FromContext(r.Context())
 	id := mux.Vars(r)["id"]
+	notFound := problem.Newf(problem.NotFound, "no key %q", id)
+	if !ids.HasPrefix(id, ids.Key) {
+		return Key{}, notFound
+	}
 	k, err := h.Store.Get(r.Context(), id)
+	if errors.Is(err, problem.ErrNotFound) {
+		return Key{}, notFound
+	}
 	if err != nil {
 		return Key{}, err
 	}
-	if !caller.CanSee(k.Principal) {
-		// Never reveal that another principal's key exists.
-		return Key{}, problem.Newf(problem.NotFound, "no key %q", id)
+	if !mayManage(caller, k) {
+		return Key{}, notFound
 	}
 	return k, nil
+}
+
+// mayManage reports whether caller may see and revoke k: a key of a
+// principal it sees, holding no scope the caller lacks. So keys:admin
+// manages the keys it could have minted, never its principal's admin keys.
+func mayManage(caller auth.Principal, k Key) bool {
+	if !caller.CanSee(k.Principal) {
+		return false
+	}
+	for _, s := range k.Scopes {
+		if !caller.Has(s) {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
@@ -137,11 +195,14 @@ func (h *handlers) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Store.Revoke(r.Context(), k.ID); err != nil {
+	revoked, err := h.Store.Revoke(r.Context(), k.ID)
+	if err != nil {
 		return err
 	}
 	if h.Forget != nil {
-		h.Forget(k.ID)
+		for _, id := range revoked {
+			h.Forget(id)
+		}
 	}
 	return web.NoContent(w)
 }

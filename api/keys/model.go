@@ -1,13 +1,16 @@
 package keys
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/web"
+	"github.com/acme/platform/api/usage"
 	"github.com/acme/platform/internal/validation"
+	"github.com/acme/platform/workflows/job"
 )
 
 // createRequest is the body of POST /v1/keys.
@@ -50,14 +53,27 @@ func ValidPrincipal(name string) bool {
 	return true
 }
 
+// reservedPrincipals name the platform's own callers: the jobs it starts by
+// itself (system), unauthenticated traffic in the usage tables (anonymous)
+// and the platform. A key under one of these names would see what they own.
+var reservedPrincipals = []string{job.SystemPrincipal, usage.Anonymous, "platform"}
+
+// ReservedPrincipal reports whether name is kept for the platform, so that
+// no key may carry it.
+func ReservedPrincipal(name string) bool { return slices.Contains(reservedPrincipals, name) }
+
 // validate checks the body and collects every field error.
 func (req createRequest) validate(now time.Time) []validation.FieldError {
 	var errs []validation.FieldError
 	add := func(ptr, code, detail string) {
 		errs = append(errs, validation.FieldError{Pointer: ptr, Code: code, Detail: detail})
 	}
-	if req.Principal != nil && !ValidPrincipal(*req.Principal) {
+	switch {
+	case req.Principal == nil:
+	case !ValidPrincipal(*req.Principal):
 		add("#/principal", "invalid", "must be 1 to 64 of a-z, 0-9, '-', '_' and '.'")
+	case ReservedPrincipal(*req.Principal):
+		add("#/principal", "reserved", "is reserved for the platform: "+strings.Join(reservedPrincipals, ", "))
 	}
 	if n := len(strings.TrimSpace(req.Name)); n == 0 || len(req.Name) > 100 {
 		add("#/name", "required", "must be 1 to 100 characters")

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,13 +104,34 @@ func (s *Store) Get(ctx context.Context, id string) (Key, error) {
 	return k, nil
 }
 
-// Revoke marks key id revoked; revoking twice keeps the first time.
-func (s *Store) Revoke(ctx context.Context, id string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()) WHERE id = $1`, id)
+// revokeTree revokes a key and every key minted from it, down the
+// created_by chain. UNION, not UNION ALL, so a cycle (impossible through the
+// API, a key's creator being older) cannot loop.
+const revokeTree = `
+WITH RECURSIVE tree (id) AS (
+    SELECT id FROM api_keys WHERE id = $1
+    UNION
+    SELECT k.id FROM api_keys k JOIN tree t ON k.created_by = t.id
+)
+UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp())
+WHERE id IN (SELECT id FROM tree)
+RETURNING id`
+
+// Revoke marks key id revoked, with every key it minted, and their keys in
+// turn: a key leaked or retired takes what it made with it. Revoking twice
+// keeps the first time, and catches keys minted meanwhile (a revoked key
+// works on other API processes for up to the auth cache TTL). It returns
+// the ids of every key in the tree.
+func (s *Store) Revoke(ctx context.Context, id string) ([]string, error) {
+	rows, err := s.DB.Query(ctx, revokeTree, id)
 	if err != nil {
-		return fmt.Errorf("revoke key %s: %w", id, err)
+		return nil, fmt.Errorf("revoke key %s: %w", id, err)
 	}
-	return nil
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	return ids, nil
 }
 
 const lookupKey = `
@@ -135,30 +157,32 @@ func (s *Store) LookupKey(ctx context.Context, hash []byte) (auth.Key, error) {
 	return k, nil
 }
 
-// ListFilter selects keys: by principal when set.
+// ListFilter selects keys: by principal when set, and when Within is not
+// nil, only keys none of whose scopes fall outside it.
 type ListFilter struct {
 	Principal string
+	Within    []string
 }
 
-// The keyset condition comes from page.Request.Where; each filter combination
-// has its own statement so the planner uses the matching index
-// (api_keys_page or api_keys_principal_page).
-const (
-	listAllKeys = `SELECT ` + keyColumns + ` FROM api_keys WHERE %s
-ORDER BY created_at DESC, id DESC LIMIT $1`
-	listPrincipalKeys = `SELECT ` + keyColumns + ` FROM api_keys WHERE principal = $2 AND %s
-ORDER BY created_at DESC, id DESC LIMIT $1`
-)
-
 // List returns one page of keys, newest first, with one extra row so the
-// caller can tell whether more follow.
+// caller can tell whether more follow. The keyset condition comes from
+// page.Request.Where; with a principal the planner uses
+// api_keys_principal_page, otherwise api_keys_page.
 func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]Key, error) {
-	query, args := listAllKeys, []any{req.FetchLimit()}
+	var conds []string
+	args := []any{req.FetchLimit()}
 	if f.Principal != "" {
-		query, args = listPrincipalKeys, append(args, f.Principal)
+		args = append(args, f.Principal)
+		conds = append(conds, fmt.Sprintf("principal = $%d", len(args)))
+	}
+	if f.Within != nil {
+		args = append(args, f.Within)
+		conds = append(conds, fmt.Sprintf("scopes <@ $%d", len(args)))
 	}
 	where, after := req.Where("created_at", "id", len(args)+1)
-	rows, err := s.DB.Query(ctx, fmt.Sprintf(query, where), append(args, after...)...)
+	query := `SELECT ` + keyColumns + ` FROM api_keys WHERE ` + strings.Join(append(conds, where), " AND ") +
+		` ORDER BY created_at DESC, id DESC LIMIT $1`
+	rows, err := s.DB.Query(ctx, query, append(args, after...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

@@ -1,6 +1,8 @@
 // Package ping is the API's end-to-end probe: POST /v1/ping starts the
 // platform.ping workflow, which writes a row to Postgres and a key to Redis;
-// GET /v1/ping/{id} shows the workflow's status and both writes.
+// GET /v1/ping/{id} shows the workflow's status and both writes. Any valid
+// key may ping; a ping belongs to its principal, and another principal's
+// ping is not found.
 package ping
 
 import (
@@ -15,7 +17,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/idempotency"
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/httpx/web"
@@ -74,12 +78,14 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if req.Message == "" {
 		req.Message = "pong"
 	}
+	caller, _ := auth.FromContext(r.Context())
 	id := idempotency.ResourceID(r.Context(), ids.Ping)
 	run, err := h.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
 		ID:                    ping.WorkflowID(id),
 		TaskQueue:             h.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, ping.Name, ping.Input{ID: id, Message: req.Message})
+		Memo:                  map[string]any{ping.MemoPrincipal: caller.Name},
+	}, ping.Name, ping.Input{ID: id, Message: req.Message, Principal: caller.Name})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return problem.Newf(problem.Conflict, "ping %s was already started under this Idempotency-Key", id)
@@ -93,28 +99,38 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	caller, _ := auth.FromContext(r.Context())
 	id := mux.Vars(r)["id"]
+	notFound := problem.Newf(problem.NotFound, "no ping %q", id)
 	if !ids.HasPrefix(id, ids.Ping) {
-		return problem.Newf(problem.NotFound, "no ping %q", id)
+		return notFound
 	}
 	desc, err := h.Temporal.DescribeWorkflow(r.Context(), ping.WorkflowID(id), "")
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return problem.Newf(problem.NotFound, "no ping %q", id)
+	var missing *serviceerror.NotFound
+	if errors.As(err, &missing) {
+		return notFound
 	}
 	if err != nil {
 		return problem.UnavailableAfter(2, "could not read the ping workflow", err)
 	}
+	owner, known := memoOwner(desc)
 	info := desc.RawResponse.GetWorkflowExecutionInfo()
 	v := pingView{ID: id, WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId(),
 		Status: statusName(info.GetStatus())}
 	var at time.Time
-	err = h.DB.QueryRow(r.Context(), `SELECT message, created_at FROM pings WHERE id = $1`, id).Scan(&v.Message, &at)
+	var rowOwner string
+	err = h.DB.QueryRow(r.Context(), `SELECT message, created_at, principal FROM pings WHERE id = $1`, id).Scan(&v.Message, &at, &rowOwner)
 	switch {
 	case err == nil:
 		v.RowWritten, v.WrittenAt = true, &at
+		if !known {
+			owner = rowOwner
+		}
 	case !errors.Is(err, pgx.ErrNoRows):
 		return err
+	}
+	if !caller.CanSee(owner) {
+		return notFound // never reveal another principal's ping
 	}
 	n, err := h.Redis.Exists(r.Context(), h.Keys.Key("ping", id)).Result()
 	if err != nil {
@@ -122,6 +138,20 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.KeyWritten = n == 1
 	return web.WriteJSON(w, http.StatusOK, v)
+}
+
+// memoOwner reads the ping's owner from its workflow's memo; a ping
+// started without one (before owners, or from the Temporal UI) has none.
+func memoOwner(desc *client.WorkflowExecutionDescription) (string, bool) {
+	p, ok := desc.Memo.GetFields()[ping.MemoPrincipal]
+	if !ok {
+		return "", false
+	}
+	var owner string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &owner); err != nil {
+		return "", false
+	}
+	return owner, true
 }
 
 func statusName(s enumspb.WorkflowExecutionStatus) string {

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	apiflags "github.com/acme/platform/api/flags"
 	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/idempotency"
 	"github.com/acme/platform/api/httpx/page"
@@ -74,6 +75,11 @@ type handlers struct {
 
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	// A rollout rewrites its flag's targeting, so it takes the right to
+	// write flags as well as the route's rollouts:write.
+	if caller, _ := auth.FromContext(ctx); !caller.Has(auth.ScopeFlagsWrite) {
+		return auth.InsufficientScope(auth.ScopeFlagsWrite)
+	}
 	var req createRequest
 	if err := web.DecodeJSON(r, &req); err != nil {
 		return err
@@ -105,6 +111,9 @@ func (h *handlers) validate(ctx context.Context, req createRequest) (rollout.Inp
 		Steps: req.Steps, Guard: req.Guard}
 	if errs := in.Validate(); len(errs) > 0 {
 		return in, problem.Validation(fieldErrors(errs)...)
+	}
+	if err := apiflags.MayWrite(caller, in.Flag); err != nil {
+		return in, err
 	}
 	if err := h.checkFlag(ctx, &in); err != nil {
 		return in, err
@@ -146,20 +155,24 @@ func (h *handlers) checkFlag(ctx context.Context, in *rollout.Input) error {
 
 // mayStart refuses a rollout while the kill switch is off or the flag has
 // another active rollout (two would overwrite each other's splits). The
-// same rollout, started again under its Idempotency-Key, may go on.
+// same rollout, started again under its Idempotency-Key, may go on. The
+// other rollout is named only to a caller who may see it.
 func (h *handlers) mayStart(ctx context.Context, caller auth.Principal, in rollout.Input) error {
 	flag := in.Flag
 	if h.Features != nil && !h.Features.Boolean(ctx, EnabledFlag, true, openfeature.NewEvaluationContext(caller.Name, nil)) {
 		return problem.Newf(problem.Conflict, "new rollouts are switched off by flag %s", EnabledFlag)
 	}
-	active, err := h.rows.active(ctx, flag)
+	active, owner, err := h.rows.active(ctx, flag)
 	if err != nil {
 		return err
 	}
-	if active != "" && active != in.ID {
+	switch {
+	case active == "" || active == in.ID:
+		return nil
+	case caller.CanSee(owner):
 		return problem.Newf(problem.Conflict, "flag %s already has an active rollout, %s", flag, active)
 	}
-	return nil
+	return problem.Newf(problem.Conflict, "flag %s already has an active rollout", flag)
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {

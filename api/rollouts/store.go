@@ -142,19 +142,19 @@ func (s *Store) checks(ctx context.Context, id string) ([]checkRow, error) {
 	return out, nil
 }
 
-const selectActive = `SELECT id FROM rollouts WHERE flag = $1 AND status IN ('running', 'paused') LIMIT 1`
+const selectActive = `SELECT id, principal FROM rollouts WHERE flag = $1 AND status IN ('running', 'paused') LIMIT 1`
 
-// active returns the id of the flag's running or paused rollout, if any.
-func (s *Store) active(ctx context.Context, flag string) (string, error) {
-	var id string
-	err := s.DB.QueryRow(ctx, selectActive, flag).Scan(&id)
+// active returns the id and owner of the flag's running or paused rollout,
+// if any.
+func (s *Store) active(ctx context.Context, flag string) (id, principal string, err error) {
+	err = s.DB.QueryRow(ctx, selectActive, flag).Scan(&id, &principal)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return "", "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("look up active rollout of %s: %w", flag, err)
+		return "", "", fmt.Errorf("look up active rollout of %s: %w", flag, err)
 	}
-	return id, nil
+	return id, principal, nil
 }
 
 const insertEvents = `

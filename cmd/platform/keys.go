@@ -77,6 +77,9 @@ func checkKeyFlags(principal, name string, scopes []string) error {
 	if !keys.ValidPrincipal(principal) {
 		return fmt.Errorf("--principal must be 1 to 64 of a-z, 0-9, '-', '_' and '.'")
 	}
+	if keys.ReservedPrincipal(principal) {
+		return fmt.Errorf("--principal %q is reserved for the platform", principal)
+	}
 	if strings.TrimSpace(name) == "" || len(name) > 100 {
 		return fmt.Errorf("--name must be 1 to 100 characters")
 	}
@@ -106,10 +109,11 @@ func keysRevokeCmd() *cobra.Command {
 			if _, err := store.Get(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			if err := store.Revoke(cmd.Context(), args[0]); err != nil {
+			revoked, err := store.Revoke(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			log.Info("api key revoked", "id", args[0])
+			log.Info("api key revoked, with the keys it minted", "id", args[0], "revoked", len(revoked))
 			return nil
 		}),
 	})

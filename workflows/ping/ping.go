@@ -19,10 +19,17 @@ const (
 // WorkflowID returns the workflow id of ping id: the ping's id itself.
 func WorkflowID(pingID string) string { return pingID }
 
+// MemoPrincipal is the memo field naming the ping's owner, so the API can
+// check it before a worker has written the row.
+const MemoPrincipal = "principal"
+
 // Input is the ping workflow's input.
 type Input struct {
 	ID      string `json:"id"`
 	Message string `json:"message"`
+	// Principal owns the ping; empty (a start from the Temporal UI) means
+	// only admins see it.
+	Principal string `json:"principal,omitempty"`
 }
 
 // Result is what the ping workflow returns.
@@ -36,6 +43,7 @@ type Result struct {
 type RecordInput struct {
 	ID         string `json:"id"`
 	Message    string `json:"message"`
+	Principal  string `json:"principal,omitempty"`
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 }
@@ -64,7 +72,7 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	info := workflow.GetInfo(ctx)
 	var res RecordResult
 	err := workflow.ExecuteActivity(ctx, RecordActivity, RecordInput{
-		ID: in.ID, Message: in.Message,
+		ID: in.ID, Message: in.Message, Principal: in.Principal,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 	}).Get(ctx, &res)
 	if err != nil {

@@ -16,12 +16,12 @@ func TestPing_RecordsThroughItsActivity(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	env.RegisterActivityWithOptions(func(ctx context.Context, in RecordInput) (RecordResult, error) {
-		if in.ID != "png_1" || in.Message != "hi" || in.WorkflowID == "" {
+		if in.ID != "png_1" || in.Message != "hi" || in.Principal != "acme" || in.WorkflowID == "" {
 			return RecordResult{}, errors.New("unexpected input")
 		}
 		return RecordResult{RedisKey: "k", At: at}, nil
 	}, activity.RegisterOptions{Name: RecordActivity})
-	env.ExecuteWorkflow(Workflow, Input{ID: "png_1", Message: "hi"})
+	env.ExecuteWorkflow(Workflow, Input{ID: "png_1", Message: "hi", Principal: "acme"})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
