@@ -71,6 +71,12 @@ type Config struct {
 	RedisServerBin  string
 	RedisCLIBin     string
 	DrillScratchDir string
+	// Schedules of the nightly backup and weekly restore drills (cron, UTC;
+	// empty disables one) and the objectives the scheduled restore is judged by.
+	DrillBackupSchedule  string
+	DrillRestoreSchedule string
+	DrillRTOObjective    time.Duration
+	DrillRPOObjective    time.Duration
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -196,7 +202,32 @@ func fields() []field {
 			set: func(c *Config, v string) error { c.RedisCLIBin = v; return nonEmpty(v) }},
 		{env: "PLATFORM_DRILL_SCRATCH_DIR", flag: "drill-scratch-dir", def: "", usage: "directory of restore drills' scratch redis-server data (empty: the system temp dir)",
 			set: func(c *Config, v string) error { c.DrillScratchDir = v; return nil }},
+		{env: "PLATFORM_DRILL_BACKUP_SCHEDULE", flag: "drill-backup-schedule", def: "0 2 * * *", usage: "cron (UTC) of the scheduled backup drill; empty disables it",
+			set: func(c *Config, v string) error { c.DrillBackupSchedule = v; return cronLike(v) }},
+		{env: "PLATFORM_DRILL_RESTORE_SCHEDULE", flag: "drill-restore-schedule", def: "0 3 * * 0", usage: "cron (UTC) of the scheduled restore_verify drill; empty disables it",
+			set: func(c *Config, v string) error { c.DrillRestoreSchedule = v; return cronLike(v) }},
+		{env: "PLATFORM_DRILL_RTO_OBJECTIVE", flag: "drill-rto-objective", def: "15m", usage: "RTO objective of the scheduled restore_verify drill",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, time.Second, 7*24*time.Hour)
+				c.DrillRTOObjective = d
+				return err
+			}},
+		{env: "PLATFORM_DRILL_RPO_OBJECTIVE", flag: "drill-rpo-objective", def: "26h", usage: "RPO objective of the scheduled restore_verify drill (a nightly backup plus slack)",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, time.Second, 30*24*time.Hour)
+				c.DrillRPOObjective = d
+				return err
+			}},
 	}
+}
+
+// cronLike accepts an empty value (disabled) or five space-separated cron
+// fields; Temporal parses the expression itself when the schedule is made.
+func cronLike(v string) error {
+	if v == "" || len(strings.Fields(v)) == 5 {
+		return nil
+	}
+	return errors.New("must be a cron expression of five fields, or empty")
 }
 
 // RegisterFlags adds one flag per setting to fs. Their defaults are shown in
