@@ -60,6 +60,7 @@ func TestShutdown_SIGTERMDrainsInFlightRequests(t *testing.T) {
 	cmd := exec.Command(bin, "api")
 	cmd.Env = append(os.Environ(),
 		"PLATFORM_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"PLATFORM_OPS_ADDR=127.0.0.1:0", // any free port: tests run beside other stacks
 		"PLATFORM_DATABASE_URL="+dbURL,
 		"PLATFORM_REDIS_URL="+testenv.RedisURL(),
 		"PLATFORM_REDIS_PREFIX="+string(keys),

@@ -62,6 +62,10 @@ type Config struct {
 
 	DevDir      string
 	TemporalCLI string
+
+	// Edge hardening: the API's ops listener and its lame-duck shutdown.
+	OpsAddr       string
+	ShutdownDelay time.Duration
 }
 
 // Rate is a quota: Limit requests per Period.
@@ -170,6 +174,15 @@ func fields() []field {
 			set: func(c *Config, v string) error { c.DevDir = v; return nonEmpty(v) }},
 		{env: "PLATFORM_TEMPORAL_CLI", flag: "temporal-cli", def: "bin/temporal", usage: "Temporal CLI that platform dev starts as the dev server",
 			set: func(c *Config, v string) error { c.TemporalCLI = v; return nonEmpty(v) }},
+		// Edge hardening: the API's ops listener and its lame-duck shutdown.
+		{env: "PLATFORM_OPS_ADDR", flag: "ops-addr", def: ":8082", usage: "address of the API's /metrics, /healthz and /readyz (keep it off the public network)",
+			set: func(c *Config, v string) error { c.OpsAddr = v; return nonEmpty(v) }},
+		{env: "PLATFORM_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long the API keeps serving with /readyz at 503 before it closes its listener and drains (platform dev uses 0)",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 0, 5*time.Minute)
+				c.ShutdownDelay = d
+				return err
+			}},
 	}
 }
 
@@ -234,6 +247,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_allowed_networks", c.WebhookAllowedNetworks),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
+		slog.String("ops_addr", c.OpsAddr),
+		slog.Duration("shutdown_delay", c.ShutdownDelay),
 	}
 	return slog.GroupValue(attrs...)
 }
