@@ -41,6 +41,7 @@ func (s *Server) routes() (http.Handler, error) {
 	}, s.deps.Log, s.deps.Registry)
 	authn := auth.NewAuthenticator(&keys.Store{DB: s.deps.DB}, cfg.KeyCacheTTL)
 	authn.OnFailure = limiter.ChargeFailedAuth
+	authn.Throttled = limiter.Throttled // before any key lookup
 	idem := idempotency.New(s.deps.Redis, s.deps.Keys, cfg.IdempotencyTTL, s.deps.Log)
 	protect := func(scope string, h http.Handler) http.Handler {
 		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal, idem.Middleware)
