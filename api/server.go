@@ -122,10 +122,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, public, ops)
 }
 
-// Serve serves the API on public and OpsHandler on ops until ctx is done.
-// Then /readyz turns 503 so load balancers stop sending traffic, the
-// listeners close, and in-flight requests get DrainTimeout to finish; the
-// ops listener closes last.
+// Serve serves the API on public and OpsHandler on ops until ctx is done,
+// then shuts down as a lame duck (see drain).
 func (s *Server) Serve(ctx context.Context, public, ops net.Listener) error {
 	// Usage events are flushed once more after the last request has drained.
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
@@ -137,7 +135,7 @@ func (s *Server) Serve(ctx context.Context, public, ops net.Listener) error {
 			s.deps.Log.Warn("usage events lost at shutdown", "error", err)
 		}
 	}()
-	apiSrv := s.httpServer(ctx, s.handler)
+	apiSrv := s.httpServer(ctx, s.closeWhenDraining(s.handler))
 	opsSrv := s.httpServer(ctx, s.OpsHandler())
 	errc := make(chan error, 2)
 	go func() { errc <- serveErr("serve http", apiSrv.Serve(public)) }()
@@ -153,12 +151,27 @@ func (s *Server) Serve(ctx context.Context, public, ops net.Listener) error {
 	return s.drain(ctx, apiSrv, opsSrv, errc)
 }
 
-// drain stops the servers once ctx is done: the API drains in-flight requests
-// within DrainTimeout, then the ops listener stops.
+// drain stops the servers once ctx is done, refusing no one. First, for
+// ShutdownDelay, /readyz answers 503 while every request is still served,
+// and each response asks its client to close the connection, so keep-alive
+// connections end at a request boundary: load balancers see the 503 and
+// stop sending before anything is refused. Only then does the public
+// listener close and in-flight requests get DrainTimeout to finish; the ops
+// listener closes last.
 func (s *Server) drain(ctx context.Context, apiSrv, opsSrv *http.Server, errc <-chan error) error {
 	cfg := s.deps.Config
 	s.draining.Store(true)
-	s.deps.Log.Info("api draining", "drain_timeout", cfg.DrainTimeout)
+	s.deps.Log.Info("api draining: /readyz answers 503, still serving",
+		"shutdown_delay", cfg.ShutdownDelay, "drain_timeout", cfg.DrainTimeout)
+	delay := time.NewTimer(cfg.ShutdownDelay)
+	defer delay.Stop()
+	select {
+	case <-delay.C:
+	case err := <-errc:
+		_ = apiSrv.Close()
+		_ = opsSrv.Close()
+		return err
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
 	if err := apiSrv.Shutdown(shutdownCtx); err != nil {
@@ -177,6 +190,19 @@ func (s *Server) drain(ctx context.Context, apiSrv, opsSrv *http.Server, errc <-
 	}
 	s.deps.Log.Info("api stopped")
 	return nil
+}
+
+// closeWhenDraining adds Connection: close to every response once the
+// server drains, so that clients reconnect (to another replica, once the
+// balancer has taken this one out) instead of reusing a connection that the
+// listener's close would later cut.
+func (s *Server) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // opsShutdownTimeout bounds a scrape still running when the API has drained.

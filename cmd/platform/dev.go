@@ -46,6 +46,8 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		cfg.SecretKey = key
 	}
+	// No load balancer probes a dev stack: Ctrl-C stops it at once.
+	cfg.ShutdownDelay = 0
 	if len(cfg.WebhookAllowedNetworks) == 0 {
 		// Local receivers are the point of a dev stack.
 		cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
