@@ -1,24 +1,39 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/baggage"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/acme/platform/internal/config"
 )
 
 func testServer(t *testing.T) *Server {
+	t.Helper()
+	return testServerLogging(t, slog.New(slog.DiscardHandler))
+}
+
+// testServerLogging is a server without Postgres or Temporal, whose Redis
+// is unreachable (the limiter falls back to its in-process buckets).
+func testServerLogging(t *testing.T, log *slog.Logger) *Server {
 	t.Helper()
 	cfg, err := config.Load(nil)
 	if err != nil {
@@ -26,8 +41,7 @@ func testServer(t *testing.T) *Server {
 	}
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s, err := New(Deps{Config: cfg, Redis: rdb, Keys: "test:", Registry: prometheus.NewRegistry(),
-		Log: slog.New(slog.DiscardHandler)})
+	s, err := New(Deps{Config: cfg, Redis: rdb, Keys: "test:", Registry: prometheus.NewRegistry(), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +106,137 @@ func TestRecoverPanic_Answers500WithoutInternals(t *testing.T) {
 	_ = json.Unmarshal(body, &p)
 	if p["request_id"] != rec.Header().Get("X-Request-Id") {
 		t.Errorf("request id %v vs %q", p["request_id"], rec.Header().Get("X-Request-Id"))
+	}
+}
+
+// TestObserve_UnknownMethodsAreOneLabel sends many long, made-up methods:
+// metrics and the access log see one _OTHER value, never the method itself.
+func TestObserve_UnknownMethodsAreOneLabel(t *testing.T) {
+	var logs bytes.Buffer
+	s := testServerLogging(t, slog.New(slog.NewJSONHandler(&logs, nil)))
+	long := strings.Repeat("Q", 2000)
+	for i := range 20 {
+		for _, path := range []string{"/v1/jobs", "/nowhere"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Method = fmt.Sprintf("M%d%s", i, long)
+			s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		}
+	}
+	s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	families, err := s.deps.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]bool{}
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "http_request") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" {
+					methods[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(map[string]bool{"GET": true, "_OTHER": true}, methods); diff != "" {
+		t.Errorf("method labels (-want +got):\n%.500s", diff)
+	}
+	if strings.Contains(logs.String(), long) {
+		t.Errorf("the access log carries the made-up method: %.300s", logs.String())
+	}
+}
+
+func TestNormalMethod(t *testing.T) {
+	for in, want := range map[string]string{
+		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE",
+		"OPTIONS": "OPTIONS", "get": "_OTHER", "CONNECT": "_OTHER", "TRACE": "_OTHER", "BREW": "_OTHER", "": "_OTHER",
+	} {
+		if got := normalMethod(in); got != want {
+			t.Errorf("normalMethod(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestReadyz_ChecksDependenciesAtMostOncePerSecond: a burst of probes costs
+// one dependency check per second of the (injected) clock.
+func TestReadyz_ChecksDependenciesAtMostOncePerSecond(t *testing.T) {
+	s := testServer(t)
+	var checks atomic.Int64
+	s.checkDeps = func(context.Context) map[string]string {
+		checks.Add(1)
+		return map[string]string{"postgres": "ok"}
+	}
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	burst := func() {
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				rec := httptest.NewRecorder()
+				s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+				if rec.Code != http.StatusOK {
+					t.Errorf("readyz = %d %s", rec.Code, rec.Body)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	burst()
+	if n := checks.Load(); n != 1 {
+		t.Errorf("50 probes ran %d checks, want 1", n)
+	}
+	advance(999 * time.Millisecond)
+	burst()
+	if n := checks.Load(); n != 1 {
+		t.Errorf("after 999ms: %d checks, want 1", n)
+	}
+	advance(time.Millisecond)
+	burst()
+	if n := checks.Load(); n != 2 {
+		t.Errorf("after 1s: %d checks, want 2", n)
+	}
+}
+
+// TestMetrics_OnlyOnTheOpsListener: the public handler does not expose the
+// registry; the ops handler serves it beside the probes.
+func TestMetrics_OnlyOnTheOpsListener(t *testing.T) {
+	s := testServer(t)
+	s.checkDeps = func(context.Context) map[string]string { return map[string]string{"postgres": "unreachable"} }
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("public /metrics = %d, want 404", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	s.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "http_requests_total") {
+		t.Errorf("ops /metrics = %d %.200s", rec.Code, rec.Body)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		rec = httptest.NewRecorder()
+		s.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		// The stub check fails, so /readyz is 503.
+		if rec.Code != http.StatusOK && !(path == "/readyz" && rec.Code == http.StatusServiceUnavailable) {
+			t.Errorf("ops %s = %d %s", path, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestTracing_DropsInboundBaggage: a client's baggage never reaches the
+// request context (and so never the Temporal headers of what it starts).
+func TestTracing_DropsInboundBaggage(t *testing.T) {
+	members := -1
+	h := tracing(sdktrace.NewTracerProvider())(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		members = baggage.FromContext(r.Context()).Len()
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	req.Header.Set("Baggage", "tenant=someone-else,blob="+strings.Repeat("x", 100))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if members != 0 {
+		t.Errorf("%d baggage members reached the handler, want 0", members)
 	}
 }

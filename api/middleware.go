@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/platform/api/httpx/auth"
@@ -70,8 +71,12 @@ func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
 	})
 	return otelhttp.NewHandler(inner, "http.server",
 		otelhttp.WithTracerProvider(tp),
-		otelhttp.WithPropagators(telemetry.Propagator),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeTemplate(r) }),
+		// Trace context only: a client's baggage would otherwise ride in
+		// the Temporal headers of everything the request starts.
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			return normalMethod(r.Method) + " " + routeTemplate(r)
+		}),
 		// RED metrics come from our own Prometheus collectors below.
 		otelhttp.WithMeterProvider(noopMeterProvider()),
 	)
@@ -119,8 +124,28 @@ func limitBody(n int64) Middleware {
 	}
 }
 
-// httpMetrics are the RED metrics of the API, labelled by route template so
-// that ids in paths do not explode cardinality.
+// otherMethod stands for every method outside the standard set, as otelhttp
+// and the OpenTelemetry HTTP conventions spell it.
+const otherMethod = "_OTHER"
+
+// normalMethod is the method as metrics, usage events, logs and span names
+// record it. Go's server accepts any token as a method, up to the size of
+// the request line; recording it as sent would let one client create
+// unbounded metric series, usage rows and log lines.
+func normalMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return otherMethod
+}
+
+// maxLoggedPath bounds the path in the access log; the rest is cut.
+const maxLoggedPath = 256
+
+// httpMetrics are the RED metrics of the API, labelled by normalised method
+// and route template so that ids in paths do not explode cardinality.
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -154,30 +179,50 @@ type requestInfo struct {
 
 type infoKey struct{}
 
+// unmatched is the route of a request no route matched (404, 405).
+const unmatched = "unmatched"
+
 // observe records, for every request, the RED metrics, one access-log line
 // and one usage event (when a recorder is set) — one response wrapper for all
 // three.
 func (m *httpMetrics) observe(recorder *usage.Recorder) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			info := &requestInfo{route: "unmatched", principal: usage.Anonymous}
+			info := &requestInfo{route: unmatched, principal: usage.Anonymous}
 			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 			m.inFlight.Inc()
 			defer m.inFlight.Dec()
 			start := time.Now()
 			mt := httpsnoop.CaptureMetrics(next, w, r)
-			m.requests.WithLabelValues(r.Method, info.route, strconv.Itoa(mt.Code)).Inc()
-			m.duration.WithLabelValues(r.Method, info.route).Observe(mt.Duration.Seconds())
-			if recorder != nil {
-				recorder.Record(usage.Event{At: start, Principal: info.principal, Route: r.Method + " " + info.route,
+			method := normalMethod(r.Method)
+			m.requests.WithLabelValues(method, info.route, strconv.Itoa(mt.Code)).Inc()
+			m.duration.WithLabelValues(method, info.route).Observe(mt.Duration.Seconds())
+			if recorder != nil && info.billable(mt.Code) {
+				recorder.Record(usage.Event{At: start, Principal: info.principal, Route: method + " " + info.route,
 					Status: mt.Code, Latency: mt.Duration})
 			}
-			logRequest(r, info.route, mt)
+			logRequest(r, method, info.route, mt)
 		})
 	}
 }
 
-func logRequest(r *http.Request, route string, mt httpsnoop.Metrics) {
+// probes are routes whose anonymous requests are not usage.
+var probes = map[string]bool{"/healthz": true, "/readyz": true}
+
+// billable reports whether the request becomes a usage event (a row in
+// usage_events). Every authenticated request does. An anonymous one does
+// only when it matched a route, is not a probe and was not refused by the
+// limiter: so anonymous traffic adds at most the per-IP quota's worth of
+// rows, and unmatched paths, made-up methods, 429s and probe floods add
+// none. The metrics still count all of them, under bounded labels.
+func (info *requestInfo) billable(status int) bool {
+	if info.principal != usage.Anonymous {
+		return true
+	}
+	return info.route != unmatched && !probes[info.route] && status != http.StatusTooManyRequests
+}
+
+func logRequest(r *http.Request, method, route string, mt httpsnoop.Metrics) {
 	level := slog.LevelInfo
 	if mt.Code >= 500 {
 		level = slog.LevelWarn
@@ -187,7 +232,7 @@ func logRequest(r *http.Request, route string, mt httpsnoop.Metrics) {
 		return
 	}
 	log.LogAttrs(r.Context(), level, "http request",
-		slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+		slog.String("method", method), slog.String("route", route), slog.String("path", truncate(r.URL.Path, maxLoggedPath)),
 		slog.Int("status", mt.Code), slog.Int64("bytes", mt.Written),
 		slog.Float64("duration_ms", float64(mt.Duration.Microseconds())/1000))
 }
@@ -214,6 +259,13 @@ func markPrincipal(next http.Handler) http.Handler {
 	})
 }
 
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 func routeTemplate(r *http.Request) string {
 	if rt := mux.CurrentRoute(r); rt != nil {
 		if t, err := rt.GetPathTemplate(); err == nil {
@@ -223,5 +275,5 @@ func routeTemplate(r *http.Request) string {
 	if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
 		return info.route
 	}
-	return "unmatched"
+	return unmatched
 }

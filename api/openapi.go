@@ -98,7 +98,6 @@ func paths() map[string]map[string]operation {
 		"/healthz": {"get": {summary: "The process lives", responses: map[string]obj{"200": jsonResponse("alive", obj{"type": "object"})}}},
 		"/readyz": {"get": {summary: "Postgres, Redis and Temporal reachable and not draining",
 			responses: map[string]obj{"200": jsonResponse("ready", obj{"type": "object"})}}},
-		"/metrics":      {"get": {summary: "Prometheus exposition", responses: map[string]obj{"200": {"description": "text exposition format"}}}},
 		"/openapi.json": {"get": {summary: "This document", responses: map[string]obj{"200": jsonResponse("OpenAPI 3.1", obj{"type": "object"})}}},
 		"/problems/{code}": {"get": {summary: "What a problem code means", params: []obj{pathParam("code", "problem code")},
 			responses: map[string]obj{"200": {"description": "HTML page"}}, errors: []string{"404"}}},

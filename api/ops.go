@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/httpx/web"
@@ -20,9 +22,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz checks every dependency in parallel, each within two seconds.
+// readyCacheFor is how long one dependency check answers every probe.
+const readyCacheFor = time.Second
+
+// readiness is the last dependency check and when it was made.
+type readiness struct {
+	flight singleflight.Group
+	mu     sync.Mutex
+	checks map[string]string
+	at     time.Time
+}
+
+// readyz answers from a dependency check at most readyCacheFor old, and 503
+// as soon as the server drains.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
-	checks := s.checkDependencies(r.Context())
+	checks := maps.Clone(s.dependencies(r.Context()))
 	if s.Draining() {
 		checks["draining"] = "server is shutting down"
 	}
@@ -41,6 +55,39 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return p
 }
 
+// dependencies returns the cached check, or makes one: concurrent probes
+// share a single check (singleflight), so a probe flood costs Postgres,
+// Redis and Temporal at most one ping each per readyCacheFor.
+func (s *Server) dependencies(ctx context.Context) map[string]string {
+	if checks, ok := s.cachedChecks(); ok {
+		return checks
+	}
+	v, _, _ := s.ready.flight.Do("readyz", func() (any, error) {
+		if checks, ok := s.cachedChecks(); ok {
+			return checks, nil // a flight that just ended made it
+		}
+		at := s.now()
+		// Not the first prober's hang-up: the others wait for this check.
+		checks := s.checkDeps(context.WithoutCancel(ctx))
+		s.ready.mu.Lock()
+		s.ready.checks, s.ready.at = checks, at
+		s.ready.mu.Unlock()
+		return checks, nil
+	})
+	return v.(map[string]string)
+}
+
+func (s *Server) cachedChecks() (map[string]string, bool) {
+	s.ready.mu.Lock()
+	defer s.ready.mu.Unlock()
+	if s.ready.checks == nil || s.now().Sub(s.ready.at) >= readyCacheFor {
+		return nil, false
+	}
+	return s.ready.checks, true
+}
+
+// checkDependencies pings every dependency in parallel, each within two
+// seconds.
 func (s *Server) checkDependencies(ctx context.Context) map[string]string {
 	probes := map[string]func(context.Context) error{
 		"postgres": func(ctx context.Context) error { return s.deps.DB.Ping(ctx) },
@@ -68,6 +115,22 @@ func (s *Server) checkDependencies(ctx context.Context) map[string]string {
 	}
 	wg.Wait()
 	return out
+}
+
+// OpsHandler serves the operations endpoints, /metrics, /healthz and
+// /readyz, for the ops listener (PLATFORM_OPS_ADDR). /metrics is only here:
+// it names every flag and route and is costly to render, so it stays off the
+// public port. The probes are on both, because load balancers probe the
+// public one.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.Handle("GET /healthz", web.HandlerFunc(s.healthz))
+	mux.Handle("GET /readyz", web.HandlerFunc(s.readyz))
+	mux.Handle("/", web.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return problem.New(problem.NotFound, "the ops listener serves /metrics, /healthz and /readyz")
+	}))
+	return requestID(s.deps.Config.PublicBaseURL, s.deps.Log)(mux)
 }
 
 func (s *Server) metricsHandler() http.Handler {

@@ -25,7 +25,9 @@ import (
 // → panic recovery → deadline → body limit → router.
 // Authenticated routes add: authentication and scope → rate limit per
 // principal → idempotency (POST) → handler. Public API routes add a rate
-// limit per client IP; probes and /metrics are never limited.
+// limit per client IP; probes are never limited (/readyz checks its
+// dependencies at most once a second whatever the rate). /metrics is served
+// only on the ops listener (OpsHandler).
 func (s *Server) routes() (http.Handler, error) {
 	cfg := s.deps.Config
 	secret := []byte(cfg.SecretKey)
@@ -39,6 +41,7 @@ func (s *Server) routes() (http.Handler, error) {
 	}, s.deps.Log, s.deps.Registry)
 	authn := auth.NewAuthenticator(&keys.Store{DB: s.deps.DB}, cfg.KeyCacheTTL)
 	authn.OnFailure = limiter.ChargeFailedAuth
+	authn.Throttled = limiter.Throttled // before any key lookup
 	idem := idempotency.New(s.deps.Redis, s.deps.Keys, cfg.IdempotencyTTL, s.deps.Log)
 	protect := func(scope string, h http.Handler) http.Handler {
 		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal, idem.Middleware)
@@ -58,7 +61,6 @@ func (s *Server) routes() (http.Handler, error) {
 
 	r.Handle("/healthz", web.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", web.HandlerFunc(s.readyz)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
 	r.Handle("/openapi.json", public(web.HandlerFunc(s.openAPI))).Methods(http.MethodGet)
 	r.Handle("/problems/{code}", public(web.HandlerFunc(problemPage))).Methods(http.MethodGet)
 

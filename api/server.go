@@ -56,11 +56,17 @@ type Server struct {
 	tracer   trace.TracerProvider
 	usage    *usage.Recorder // nil without a database
 	draining atomic.Bool
+	// checkDeps and now are the readiness check and its clock; tests
+	// replace them.
+	checkDeps func(context.Context) map[string]string
+	now       func() time.Time
+	ready     readiness
 }
 
 // New builds the server and its routes.
 func New(d Deps) (*Server, error) {
-	s := &Server{deps: d, tracer: d.Tracer}
+	s := &Server{deps: d, tracer: d.Tracer, now: time.Now}
+	s.checkDeps = s.checkDependencies
 	if s.tracer == nil {
 		s.tracer = otel.GetTracerProvider()
 		if _, isSDK := s.tracer.(*sdktrace.TracerProvider); !isSDK {
@@ -100,30 +106,25 @@ func (s *Server) FlushUsage(ctx context.Context) error {
 // Handler is the server's whole handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run serves on the configured address until ctx is done, then drains.
+// Run serves the API on the configured address and the ops endpoints on the
+// ops address until ctx is done, then shuts down (see Serve).
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.deps.Config.HTTPAddr)
+	cfg := s.deps.Config
+	public, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.deps.Config.HTTPAddr, err)
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	return s.Serve(ctx, ln)
+	ops, err := net.Listen("tcp", cfg.OpsAddr)
+	if err != nil {
+		_ = public.Close()
+		return fmt.Errorf("listen for ops on %s: %w", cfg.OpsAddr, err)
+	}
+	return s.Serve(ctx, public, ops)
 }
 
-// Serve serves on ln until ctx is done. Then /readyz turns 503 so load
-// balancers stop sending traffic, the listener closes, and in-flight requests
-// get DrainTimeout to finish.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	cfg := s.deps.Config
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       cfg.RequestTimeout + 5*time.Second,
-		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.deps.Log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+// Serve serves the API on public and OpsHandler on ops until ctx is done,
+// then shuts down as a lame duck (see drain).
+func (s *Server) Serve(ctx context.Context, public, ops net.Listener) error {
 	// Usage events are flushed once more after the last request has drained.
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
 	usageDone := make(chan error, 1)
@@ -134,26 +135,104 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.deps.Log.Warn("usage events lost at shutdown", "error", err)
 		}
 	}()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.deps.Log.Info("api listening", "addr", ln.Addr().String())
+	apiSrv := s.httpServer(ctx, s.closeWhenDraining(s.handler))
+	opsSrv := s.httpServer(ctx, s.OpsHandler())
+	errc := make(chan error, 2)
+	go func() { errc <- serveErr("serve http", apiSrv.Serve(public)) }()
+	go func() { errc <- serveErr("serve ops", opsSrv.Serve(ops)) }()
+	s.deps.Log.Info("api listening", "addr", public.Addr().String(), "ops_addr", ops.Addr().String())
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve http: %w", err)
+		_ = apiSrv.Close()
+		_ = opsSrv.Close()
+		return err
 	case <-ctx.Done():
 	}
+	return s.drain(ctx, apiSrv, opsSrv, errc)
+}
+
+// drain stops the servers once ctx is done, refusing no one. First, for
+// ShutdownDelay, /readyz answers 503 while every request is still served,
+// and each response asks its client to close the connection, so keep-alive
+// connections end at a request boundary: load balancers see the 503 and
+// stop sending before anything is refused. Only then does the public
+// listener close and in-flight requests get DrainTimeout to finish; the ops
+// listener closes last.
+func (s *Server) drain(ctx context.Context, apiSrv, opsSrv *http.Server, errc <-chan error) error {
+	cfg := s.deps.Config
 	s.draining.Store(true)
-	s.deps.Log.Info("api draining", "drain_timeout", cfg.DrainTimeout)
+	s.deps.Log.Info("api draining: /readyz answers 503, still serving",
+		"shutdown_delay", cfg.ShutdownDelay, "drain_timeout", cfg.DrainTimeout)
+	delay := time.NewTimer(cfg.ShutdownDelay)
+	defer delay.Stop()
+	select {
+	case <-delay.C:
+	case err := <-errc:
+		_ = apiSrv.Close()
+		_ = opsSrv.Close()
+		return err
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := apiSrv.Shutdown(shutdownCtx); err != nil {
+		_ = opsSrv.Close()
 		return fmt.Errorf("drain http: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve http: %w", err)
+	opsCtx, cancelOps := context.WithTimeout(context.WithoutCancel(ctx), opsShutdownTimeout)
+	defer cancelOps()
+	if err := opsSrv.Shutdown(opsCtx); err != nil {
+		_ = opsSrv.Close()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			return err
+		}
 	}
 	s.deps.Log.Info("api stopped")
 	return nil
+}
+
+// closeWhenDraining adds Connection: close to every response once the
+// server drains, so that clients reconnect (to another replica, once the
+// balancer has taken this one out) instead of reusing a connection that the
+// listener's close would later cut.
+func (s *Server) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// opsShutdownTimeout bounds a scrape still running when the API has drained.
+const opsShutdownTimeout = 5 * time.Second
+
+// maxHeaderBytes bounds request headers; the request line may be 4 KiB more.
+// API keys, trace context and idempotency keys need far less; what is left
+// is room for proxies' headers.
+const maxHeaderBytes = 16 << 10
+
+func (s *Server) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	cfg := s.deps.Config
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.RequestTimeout + 5*time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.deps.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// serveErr is nil for a server that was shut down, else err wrapped in what.
+func serveErr(what string, err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // Draining reports whether the server is shutting down.

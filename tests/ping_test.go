@@ -2,6 +2,7 @@ package tests
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +52,14 @@ func TestOps_ReadyHealthAndMetrics(t *testing.T) {
 	if res.Status != 200 {
 		t.Fatalf("readyz = %d %s", res.Status, res.Body)
 	}
-	res = s.do(http.MethodGet, "/metrics", nil)
+	// /metrics is on the ops listener only (PLATFORM_OPS_ADDR).
+	if res := s.do(http.MethodGet, "/metrics", nil); res.Status != http.StatusNotFound {
+		t.Errorf("public /metrics = %d, want 404", res.Status)
+	}
+	rec := httptest.NewRecorder()
+	s.API.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total", `http_requests_total{method="GET",route="/readyz",status="200"}`} {
-		if !strings.Contains(string(res.Body), want) {
+		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}

@@ -60,6 +60,7 @@ func TestShutdown_SIGTERMDrainsInFlightRequests(t *testing.T) {
 	cmd := exec.Command(bin, "api")
 	cmd.Env = append(os.Environ(),
 		"PLATFORM_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"PLATFORM_OPS_ADDR=127.0.0.1:0", // any free port: tests run beside other stacks
 		"PLATFORM_DATABASE_URL="+dbURL,
 		"PLATFORM_REDIS_URL="+testenv.RedisURL(),
 		"PLATFORM_REDIS_PREFIX="+string(keys),
@@ -203,4 +204,140 @@ func slowPing(base, secret string, d time.Duration) error {
 		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
 	}
 	return nil
+}
+
+// TestShutdown_LameDuckRefusesNoOne plays a load balancer against a real
+// "platform api": clients keep keep-alive connections busy while a prober
+// polls /readyz; after SIGTERM, /readyz turns 503 while everything is still
+// served, responses ask keep-alive clients to close, and no request made
+// before the prober saw 503 is refused or reset. Then the process exits 0.
+func TestShutdown_LameDuckRefusesNoOne(t *testing.T) {
+	bin, err := buildPlatform()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dbURL := testenv.Postgres(t)
+	_, keys := testenv.Redis(t)
+	port, err := devserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "api")
+	cmd.Env = append(os.Environ(),
+		"PLATFORM_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"PLATFORM_OPS_ADDR=127.0.0.1:0",
+		"PLATFORM_DATABASE_URL="+dbURL,
+		"PLATFORM_REDIS_URL="+testenv.RedisURL(),
+		"PLATFORM_REDIS_PREFIX="+string(keys),
+		"PLATFORM_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
+		"PLATFORM_TASK_QUEUE="+testenv.TaskQueue(t),
+		"PLATFORM_SHUTDOWN_DELAY=1s",
+		"PLATFORM_DRAIN_TIMEOUT=10s",
+		"PLATFORM_LOG_LEVEL=warn",
+		"PLATFORM_RATE_LIMIT_ANON=100000/60s",
+	)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+	eventually(t, 20*time.Second, "the api to be ready", func() bool {
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+
+	// get reports a request's failure to get a whole response, and whether
+	// the server asked to close the connection.
+	get := func(path string) (status int, closed bool, err error) {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return 0, false, err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return 0, false, err
+		}
+		return resp.StatusCode, resp.Close, nil
+	}
+	var out atomic.Bool // the prober saw 503: the balancer sends no more
+	var mu sync.Mutex
+	var failures []string
+	var sent, closedAfterTERM atomic.Int64
+	var terminated atomic.Bool
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		failures = append(failures, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := 0; !out.Load(); i++ {
+				path := []string{"/healthz", "/openapi.json", "/v1/nowhere"}[i%3]
+				status, closed, err := get(path)
+				sent.Add(1)
+				switch {
+				case err != nil:
+					fail("GET %s: %v", path, err)
+				case status != 200 && status != 404:
+					fail("GET %s = %d", path, status)
+				case closed && terminated.Load():
+					closedAfterTERM.Add(1)
+				}
+			}
+		})
+	}
+	probed := make(chan time.Time, 1)
+	wg.Go(func() {
+		for !out.Load() {
+			status, closed, err := get("/readyz")
+			switch {
+			case err != nil:
+				fail("GET /readyz: %v", err)
+				out.Store(true)
+			case status == http.StatusServiceUnavailable:
+				if !closed {
+					fail("the draining 503 did not ask to close the connection")
+				}
+				probed <- time.Now()
+				out.Store(true)
+			case status != 200:
+				fail("GET /readyz = %d", status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	sentAt := time.Now()
+	terminated.Store(true)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	select {
+	case at := <-probed:
+		t.Logf("/readyz said 503 %s after SIGTERM; %d requests, %d asked to close after SIGTERM",
+			at.Sub(sentAt).Round(time.Millisecond), sent.Load(), closedAfterTERM.Load())
+	default:
+		t.Error("/readyz never answered 503")
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d requests failed before the balancer stopped, first: %s", len(failures), failures[0])
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("process exit: %v, want status 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("process did not exit after the delay and the drain")
+	}
 }

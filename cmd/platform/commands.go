@@ -62,12 +62,16 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return withProcess(ctx, "worker", cfg, log, func(ctx context.Context, d *deps) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return worker.Run(ctx, d.workerDeps()) })
-		g.Go(func() error {
-			ready := func(ctx context.Context) error { return temporalclient.Check(ctx, d.temporal) }
-			return telemetry.ServeOps(ctx, cfg.WorkerOpsAddr, d.registry, ready, log)
-		})
+		g.Go(func() error { return serveWorkerOps(ctx, cfg, d) })
 		return g.Wait()
 	})
+}
+
+// serveWorkerOps serves the worker's /metrics, /healthz and /readyz on
+// PLATFORM_WORKER_OPS_ADDR until ctx is done.
+func serveWorkerOps(ctx context.Context, cfg config.Config, d *deps) error {
+	ready := func(ctx context.Context) error { return temporalclient.Check(ctx, d.temporal) }
+	return telemetry.ServeOps(ctx, cfg.WorkerOpsAddr, d.registry, ready, d.log)
 }
 
 // withProcess is the start-up prelude every long-running process shares:

@@ -46,6 +46,8 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		cfg.SecretKey = key
 	}
+	// No load balancer probes a dev stack: Ctrl-C stops it at once.
+	cfg.ShutdownDelay = 0
 	if len(cfg.WebhookAllowedNetworks) == 0 {
 		// Local receivers are the point of a dev stack.
 		cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -87,7 +89,8 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	printBanner(cfg, adminKey)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return worker.Run(gctx, d.workerDeps()) })
-	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error { return serveWorkerOps(gctx, cfg, d) })
+	g.Go(func() error { return s.Run(gctx) }) // with the API's ops listener
 	return g.Wait()
 }
 
@@ -162,11 +165,25 @@ func printBanner(cfg config.Config, adminKey string) {
 	base := cfg.PublicBaseURL
 	fmt.Fprintf(os.Stderr, `
   platform dev is up
-    API          %s   (ready: %s/readyz, metrics: %s/metrics)
+    API          %s   (ready: %s/readyz)
+    Ops          %s   (API /metrics, /healthz, /readyz; the worker's on %s)
     Temporal UI  %s   (frontend %s, namespace %s)
     Admin key    %s
                  curl -H "Authorization: Bearer %s" %s/v1/ping -X POST
   Ctrl-C stops everything.
 
-`, base, base, base, cfg.TemporalUIURL, cfg.TemporalAddress, cfg.TemporalNamespace, adminKey, adminKey, base)
+`, base, base, localURL(cfg.OpsAddr), localURL(cfg.WorkerOpsAddr), cfg.TemporalUIURL, cfg.TemporalAddress,
+		cfg.TemporalNamespace, adminKey, adminKey, base)
+}
+
+// localURL is the http URL of a listen address such as ":8082".
+func localURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -77,6 +77,9 @@ type Config struct {
 	DrillRestoreSchedule string
 	DrillRTOObjective    time.Duration
 	DrillRPOObjective    time.Duration
+	// Edge hardening: the API's ops listener and its lame-duck shutdown.
+	OpsAddr       string
+	ShutdownDelay time.Duration
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -218,6 +221,15 @@ func fields() []field {
 				c.DrillRPOObjective = d
 				return err
 			}},
+		// Edge hardening: the API's ops listener and its lame-duck shutdown.
+		{env: "PLATFORM_OPS_ADDR", flag: "ops-addr", def: ":8082", usage: "address of the API's /metrics, /healthz and /readyz (keep it off the public network)",
+			set: func(c *Config, v string) error { c.OpsAddr = v; return nonEmpty(v) }},
+		{env: "PLATFORM_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long the API keeps serving with /readyz at 503 before it closes its listener and drains (platform dev uses 0)",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 0, 5*time.Minute)
+				c.ShutdownDelay = d
+				return err
+			}},
 	}
 }
 
@@ -293,6 +305,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
 		slog.String("backup_url", maskURL(c.BackupURL)),
 		slog.Int("backup_retention", c.BackupRetention),
+		slog.String("ops_addr", c.OpsAddr),
+		slog.Duration("shutdown_delay", c.ShutdownDelay),
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -153,3 +153,20 @@ func TestREADME_DocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_OpsListenerAndShutdownDelay(t *testing.T) {
+	c, err := load(nil, lookupFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OpsAddr != ":8082" || c.ShutdownDelay != 5*time.Second {
+		t.Errorf("defaults: ops %q, delay %s", c.OpsAddr, c.ShutdownDelay)
+	}
+	c, err = load(nil, lookupFrom(map[string]string{"PLATFORM_OPS_ADDR": "127.0.0.1:9102", "PLATFORM_SHUTDOWN_DELAY": "0s"}))
+	if err != nil || c.OpsAddr != "127.0.0.1:9102" || c.ShutdownDelay != 0 {
+		t.Errorf("set: ops %q, delay %s, err %v", c.OpsAddr, c.ShutdownDelay, err)
+	}
+	if _, err := load(nil, lookupFrom(map[string]string{"PLATFORM_SHUTDOWN_DELAY": "-1s"})); err == nil {
+		t.Error("a negative delay was accepted")
+	}
+}

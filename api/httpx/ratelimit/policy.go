@@ -89,15 +89,20 @@ func setHeaders(h http.Header, p policy, d decision) {
 // writeLimited answers 429 rate_limited; Retry-After and the RateLimit t
 // parameter carry the same number.
 func writeLimited(w http.ResponseWriter, r *http.Request, p policy, d decision) {
+	web.WriteError(w, r, limitedError(p, d))
+}
+
+// limitedError is the 429 rate_limited problem of d under p.
+func limitedError(p policy, d decision) *problem.Error {
 	d.remaining = 0
 	h := http.Header{}
 	setHeaders(h, p, d)
 	h.Set("Retry-After", strconv.Itoa(seconds(d.next)))
-	web.WriteError(w, r, &problem.Error{
+	return &problem.Error{
 		Code: problem.RateLimited,
 		Detail: fmt.Sprintf("the %s quota of %d requests per %d s is used up; retry after %d s",
 			p.name, p.rate.Limit, p.window(), seconds(d.next)),
 		Header: h,
 		Extra:  map[string]any{"violated-policies": []string{p.name}},
-	})
+	}
 }

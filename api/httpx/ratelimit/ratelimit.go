@@ -74,8 +74,9 @@ type Limiter struct {
 	anon    policy
 	health  *breaker
 	local   *local
+	refused *refusals
 	leases  *leases
-	now     func() time.Time // of the leases
+	now     func() time.Time // of the leases and refusals
 	log     *slog.Logger
 	metrics *metrics
 }
@@ -93,6 +94,7 @@ func New(rdb *goredis.Client, keys redis.Keys, p Policies, log *slog.Logger, reg
 		anon:    policy{name: PolicyAnon, rate: p.Anon},
 		health:  &breaker{cooldown: redisCooldown},
 		local:   newLocal(maxLocalBuckets),
+		refused: newRefusals(maxLocalBuckets),
 		leases:  newLeases(leaseWindow, maxLeaseStates, m.leaseDropped),
 		now:     time.Now,
 		log:     log,
@@ -133,6 +135,22 @@ func (l *Limiter) ChargeFailedAuth(w http.ResponseWriter, r *http.Request) bool 
 	return l.admit(w, r, l.anon, clientIP(r))
 }
 
+// Throttled answers, without asking Redis, whether this process refused the
+// client IP under the anon policy moments ago and the refusal still holds:
+// then it returns the 429 problem. The authenticator asks it before it
+// looks a key up, so that guessing keys past the quota costs no query.
+// Each process learns of a refusal by making one itself, so an IP over
+// quota costs at most one lookup per process per refusal period.
+func (l *Limiter) Throttled(r *http.Request) error {
+	now := l.now()
+	until, ok := l.refused.until(clientIP(r), now)
+	if !ok {
+		return nil
+	}
+	l.metrics.decided(l.anon.name, false)
+	return limitedError(l.anon, decision{next: until.Sub(now)})
+}
+
 func (l *Limiter) classPolicy(r *http.Request) policy {
 	if isRead(r) {
 		return l.read
@@ -146,6 +164,9 @@ func (l *Limiter) admit(w http.ResponseWriter, r *http.Request, p policy, subjec
 	d := l.decide(r.Context(), p, subject)
 	l.metrics.decided(p.name, d.allowed)
 	if !d.allowed {
+		if p.name == PolicyAnon {
+			l.refused.note(subject, l.now().Add(d.next))
+		}
 		writeLimited(w, r, p, d)
 		return false
 	}
