@@ -26,7 +26,8 @@ func registerJobs(r sdkworker.Registry, d Deps) {
 		r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
 	}
 	jobs := &jobacts.Jobs{DB: d.DB}
-	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout)}
+	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout),
+		Inputs: jobacts.StartEvents{Temporal: d.Temporal}}
 	usage := &jobacts.Usage{DB: d.DB}
 	uploads := &jobacts.Uploads{DB: d.DB}
 	for name, fn := range map[string]any{

@@ -30,6 +30,7 @@ import (
 type Webhook struct {
 	DB     *pgxpool.Pool
 	Client *http.Client // from NewWebhookClient
+	Inputs InputSource  // StartEvents in the worker
 }
 
 // Error types of webhook attempts, as shown in the Temporal UI.
@@ -80,7 +81,11 @@ func WebhookMessageID(jobID string) string { return ids.Derive(ids.Delivery, job
 // Retry-After); a refused target, a redirect and other 4xx are not.
 func (a *Webhook) Deliver(ctx context.Context, in job.AttemptInput) (job.AttemptResult, error) {
 	var hook job.WebhookInput
-	if err := decodeInput(in.Input, &hook); err != nil {
+	raw, err := a.Inputs.JobInput(ctx, in)
+	if err != nil {
+		return job.AttemptResult{}, err
+	}
+	if err := decodeInput(raw, &hook); err != nil {
 		return job.AttemptResult{}, err
 	}
 	target, err := url.Parse(hook.URL)

@@ -127,12 +127,15 @@ type HTTPExchange struct {
 	BodyTruncated bool    `json:"body_truncated"`
 }
 
-// AttemptInput is the input of every attempt activity.
+// AttemptInput is the input of every attempt activity: ids only. The
+// activity reads the job's input from its row, so that the input (a webhook
+// payload may be 1 MiB) is in the history once, in the start event, and not
+// again in every attempt's ActivityTaskScheduled event, which would take a
+// job with many attempts past Temporal's history size limit.
 type AttemptInput struct {
-	JobID     string          `json:"job_id"`
-	Principal string          `json:"principal"`
-	Attempt   int             `json:"attempt"`
-	Input     json.RawMessage `json:"input"`
+	JobID     string `json:"job_id"`
+	Principal string `json:"principal"`
+	Attempt   int    `json:"attempt"`
 }
 
 // AttemptResult is what a successful attempt returns.
@@ -282,7 +285,7 @@ func (j *jobRun) attempt(ctx workflow.Context, n int, started time.Time) (Attemp
 	})
 	var res AttemptResult
 	err := workflow.ExecuteActivity(actx, j.kind.activity, AttemptInput{
-		JobID: j.in.ID, Principal: j.in.Principal, Attempt: n, Input: j.in.Input,
+		JobID: j.in.ID, Principal: j.in.Principal, Attempt: n,
 	}).Get(actx, &res)
 	a.FinishedAt = workflow.Now(ctx)
 	return res, a, err

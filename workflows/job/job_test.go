@@ -68,6 +68,19 @@ func (e *jobEnv) statuses() []string {
 	return out
 }
 
+// input is what the attempt activity reads from job id's row: the input the
+// create activity wrote.
+func (e *jobEnv) input(id string) json.RawMessage {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.created {
+		if c.Job.ID == id {
+			return c.Job.Input
+		}
+	}
+	return nil
+}
+
 func (e *jobEnv) last() RecordInput { return e.records[len(e.records)-1] }
 
 func webhookInput(p retry.Policy) Input {
@@ -341,8 +354,9 @@ func TestJob_InvalidInputFailsWithoutWritingARow(t *testing.T) {
 
 func TestDailyRollup_RollsUpYesterdayAsASystemJob(t *testing.T) {
 	var seen RollupInput
-	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
-		if err := json.Unmarshal(in.Input, &seen); err != nil {
+	var e *jobEnv
+	e = newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		if err := json.Unmarshal(e.input(in.JobID), &seen); err != nil {
 			return AttemptResult{}, err
 		}
 		return AttemptResult{Result: json.RawMessage(`{}`)}, nil
