@@ -121,7 +121,9 @@ func (s *stack) startWorker() {
 			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: s.cfg.WorkerMaxActivities,
 			WebhookAllowedNetworks: s.cfg.WebhookAllowedNetworks, WebhookTimeout: s.cfg.WebhookTimeout,
 			Registry: s.Registry, ControlTaskQueue: s.cfg.ControlTaskQueue,
-			ControlMaxActivities: s.cfg.WorkerControlMaxActivities})
+			ControlMaxActivities: s.cfg.WorkerControlMaxActivities,
+			WebhookMaxInFlight:   s.cfg.WebhookMaxInFlightPerPrincipal, WebhookRate: s.cfg.WebhookRatePerPrincipal.Limit,
+			WebhookRatePeriod: s.cfg.WebhookRatePerPrincipal.Period})
 	}()
 	s.t.Cleanup(func() {
 		cancel()

@@ -49,6 +49,12 @@ type Deps struct {
 	// jobs can hold the slots an auto-rollback needs.
 	ControlTaskQueue     string
 	ControlMaxActivities int
+
+	// WebhookMaxInFlight and WebhookRate bound each principal's deliveries
+	// across every worker (in Redis); zero disables a limit.
+	WebhookMaxInFlight int
+	WebhookRate        int
+	WebhookRatePeriod  time.Duration
 }
 
 // Run polls the jobs' task queue and the control task queue until ctx is

@@ -128,6 +128,8 @@ func (d *deps) workerDeps() worker.Deps {
 		WebhookAllowedNetworks: d.cfg.WebhookAllowedNetworks, WebhookTimeout: d.cfg.WebhookTimeout,
 		Registry: d.registry, ControlTaskQueue: d.cfg.ControlTaskQueue,
 		ControlMaxActivities: d.cfg.WorkerControlMaxActivities,
+		WebhookMaxInFlight:   d.cfg.WebhookMaxInFlightPerPrincipal,
+		WebhookRate:          d.cfg.WebhookRatePerPrincipal.Limit, WebhookRatePeriod: d.cfg.WebhookRatePerPrincipal.Period,
 	}
 }
 
