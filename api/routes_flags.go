@@ -23,7 +23,9 @@ func (s *Server) flagRoutes(r *mux.Router, protect func(string, http.Handler) ht
 	// store on each request.
 	od := ofrep.Deps{Current: func(ctx context.Context) (*store.FlagSet, error) { return store.Load(ctx, s.deps.DB) },
 		Protect: protect}
-	rd := rollouts.Deps{DB: s.deps.DB, Flags: flagStore, Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue,
+	// Rollouts run on the control task queue, whose worker slots no
+	// tenant's jobs can take.
+	rd := rollouts.Deps{DB: s.deps.DB, Flags: flagStore, Temporal: s.deps.Temporal, TaskQueue: cfg.ControlTaskQueue,
 		Protect: protect, CursorSecret: secret,
 		WorkflowURL: cfg.TemporalUIURL + "/namespaces/" + url.PathEscape(cfg.TemporalNamespace) + "/workflows/"}
 	if rt := s.deps.Flags; rt != nil {

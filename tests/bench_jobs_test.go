@@ -121,7 +121,8 @@ func (s *stack) startTunedWorker(t *testing.T) {
 		done <- worker.Run(ctx, worker.Deps{Temporal: s.Temporal, TaskQueue: s.cfg.TaskQueue, DB: s.DB,
 			Redis: s.Redis, Keys: s.Keys, Log: testenv.Logger(t), DrainTimeout: 2 * time.Second,
 			ActivityPollers: s.cfg.WorkerActivityPollers, WorkflowPollers: s.cfg.WorkerWorkflowPollers,
-			MaxActivities: s.cfg.WorkerMaxActivities, WebhookAllowedNetworks: s.cfg.WebhookAllowedNetworks})
+			MaxActivities: s.cfg.WorkerMaxActivities, WebhookAllowedNetworks: s.cfg.WebhookAllowedNetworks,
+			ControlTaskQueue: s.cfg.ControlTaskQueue, ControlMaxActivities: s.cfg.WorkerControlMaxActivities})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }

@@ -55,6 +55,8 @@ func testConfig(t testing.TB, dbURL string, keys redis.Keys) config.Config {
 	cfg.RedisPrefix = string(keys)
 	cfg.TemporalAddress = testenv.TemporalAddress(t)
 	cfg.TaskQueue = testenv.TaskQueue(t)
+	cfg.ControlTaskQueue = testenv.TaskQueue(t)
+	cfg.WorkerMaxActivities = 50
 	cfg.DrainTimeout = 5 * time.Second
 	cfg.SecretKey = "test-secret-key-test-secret-key-0123456789"
 	// Webhook tests deliver to receivers on loopback, as platform dev allows.
@@ -116,9 +118,12 @@ func (s *stack) startWorker() {
 	go func() {
 		done <- worker.Run(ctx, worker.Deps{Temporal: workerClient, TaskQueue: s.cfg.TaskQueue, DB: s.DB,
 			Redis: s.Redis, Keys: s.Keys, Log: testenv.Logger(s.t), DrainTimeout: 2 * time.Second,
-			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: 50,
+			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: s.cfg.WorkerMaxActivities,
 			WebhookAllowedNetworks: s.cfg.WebhookAllowedNetworks, WebhookTimeout: s.cfg.WebhookTimeout,
-			Registry: s.Registry})
+			Registry: s.Registry, ControlTaskQueue: s.cfg.ControlTaskQueue,
+			ControlMaxActivities: s.cfg.WorkerControlMaxActivities,
+			WebhookMaxInFlight:   s.cfg.WebhookMaxInFlightPerPrincipal, WebhookRate: s.cfg.WebhookRatePerPrincipal.Limit,
+			WebhookRatePeriod: s.cfg.WebhookRatePerPrincipal.Period})
 	}()
 	s.t.Cleanup(func() {
 		cancel()

@@ -32,6 +32,7 @@ func (s *stack) startWorkerProcess(t *testing.T) *exec.Cmd {
 		"PLATFORM_REDIS_PREFIX="+string(s.Keys),
 		"PLATFORM_TEMPORAL_ADDRESS="+s.cfg.TemporalAddress,
 		"PLATFORM_TASK_QUEUE="+s.cfg.TaskQueue,
+		"PLATFORM_CONTROL_TASK_QUEUE="+s.cfg.ControlTaskQueue,
 		"PLATFORM_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8",
 		"PLATFORM_LOG_LEVEL=error",
 	)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -26,7 +27,8 @@ func registerJobs(r sdkworker.Registry, d Deps) {
 		r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
 	}
 	jobs := &jobacts.Jobs{DB: d.DB}
-	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout)}
+	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout),
+		Inputs: jobacts.StartEvents{Temporal: d.Temporal}, Limits: webhookLimiter(d)}
 	usage := &jobacts.Usage{DB: d.DB}
 	uploads := &jobacts.Uploads{DB: d.DB}
 	for name, fn := range map[string]any{
@@ -38,6 +40,16 @@ func registerJobs(r sdkworker.Registry, d Deps) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+}
+
+// webhookLimiter bounds each principal's deliveries. A slot's lease
+// outlives the longest delivery (the client's timeout) with a margin, so it
+// is released by its delivery, or by expiry when the worker died.
+func webhookLimiter(d Deps) *jobacts.Limiter {
+	return jobacts.NewLimiter(d.Redis, d.Keys, jobacts.DeliveryLimits{
+		MaxInFlight: d.WebhookMaxInFlight, Rate: d.WebhookRate, Period: d.WebhookRatePeriod,
+		Lease: max(d.WebhookTimeout, 10*time.Second) + 30*time.Second,
+	})
 }
 
 // ensureRollupSchedule creates the Schedule that runs yesterday's usage

@@ -10,9 +10,9 @@ import (
 	"github.com/acme/platform/workflows/rollout"
 )
 
-// registerRollouts adds the guarded-rollout workflow and its activities.
-func registerRollouts(r sdkworker.Registry, d Deps) {
-	r.RegisterWorkflowWithOptions(rollout.Workflow, workflow.RegisterOptions{Name: rollout.Name})
+// newRolloutActivities builds the rollout activities once per process, so
+// that their metric is registered once however many queues run them.
+func newRolloutActivities(d Deps) *rolloutacts.Activities {
 	reg := d.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -24,6 +24,12 @@ func registerRollouts(r sdkworker.Registry, d Deps) {
 		d.Log.Error("rollout metrics not registered; rollout_rollbacks_total is not exported", "error", err)
 		a, _ = rolloutacts.New(d.DB, prometheus.NewRegistry(), d.Log)
 	}
+	return a
+}
+
+// registerRollouts adds the guarded-rollout workflow and its activities.
+func registerRollouts(r sdkworker.Registry, a *rolloutacts.Activities) {
+	r.RegisterWorkflowWithOptions(rollout.Workflow, workflow.RegisterOptions{Name: rollout.Name})
 	for name, fn := range map[string]any{
 		rollout.BeginActivity:   a.Begin,
 		rollout.SplitActivity:   a.Split,

@@ -1,6 +1,7 @@
-// Package worker runs the platform's Temporal worker: it registers every
-// workflow and activity on the task queue, tunes pollers and concurrency
-// from configuration, and stops gracefully, letting running activities end.
+// Package worker runs the platform's Temporal workers: one per task queue
+// (tenants' jobs, and platform control work such as rollouts), each with the
+// workflows and activities of its queue, pollers and concurrency from
+// configuration, stopping gracefully and letting running activities end.
 package worker
 
 import (
@@ -15,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/acme/platform/internal/redis"
 )
@@ -41,13 +43,56 @@ type Deps struct {
 	// Registry receives the worker's domain metrics, such as
 	// rollout_rollbacks_total; nil keeps them in a private registry.
 	Registry prometheus.Registerer
+
+	// ControlTaskQueue is the queue of platform work (rollouts), polled by a
+	// worker of its own with ControlMaxActivities slots, so that no tenant's
+	// jobs can hold the slots an auto-rollback needs.
+	ControlTaskQueue     string
+	ControlMaxActivities int
+
+	// WebhookMaxInFlight and WebhookRate bound each principal's deliveries
+	// across every worker (in Redis); zero disables a limit.
+	WebhookMaxInFlight int
+	WebhookRate        int
+	WebhookRatePeriod  time.Duration
 }
 
-// Run polls the task queue until ctx is done, then stops polling and waits up
-// to DrainTimeout for running activities to finish.
+// Run polls the jobs' task queue and the control task queue until ctx is
+// done, then stops polling and waits up to DrainTimeout for running
+// activities to finish. Each queue has its own SDK worker, so its own
+// pollers and activity slots: a backlog of deliveries cannot hold the slots
+// that rollout checks and roll-backs need.
 func Run(ctx context.Context, d Deps) error {
-	w := sdkworker.New(d.Temporal, d.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize: d.MaxActivities,
+	if d.ControlTaskQueue == "" || d.ControlTaskQueue == d.TaskQueue {
+		return fmt.Errorf("the control task queue %q must be set and differ from %q", d.ControlTaskQueue, d.TaskQueue)
+	}
+	if err := ensureRollupSchedule(ctx, d); err != nil {
+		d.Log.Warn("daily usage roll-up not scheduled; the next worker start retries", "error", err)
+	}
+	rollouts := newRolloutActivities(d)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return runQueue(ctx, d, d.TaskQueue, d.MaxActivities, func(r sdkworker.Registry) {
+			registerPing(r, d)
+			registerJobs(r, d)
+			// Rollouts started on this queue before it had a control queue
+			// (or by hand) still finish here; the API starts them on the
+			// control queue.
+			registerRollouts(r, rollouts)
+		})
+	})
+	g.Go(func() error {
+		return runQueue(ctx, d, d.ControlTaskQueue, d.ControlMaxActivities, func(r sdkworker.Registry) {
+			registerRollouts(r, rollouts)
+		})
+	})
+	return g.Wait()
+}
+
+// runQueue polls one task queue with its own slots until ctx is done.
+func runQueue(ctx context.Context, d Deps, queue string, maxActivities int, register func(sdkworker.Registry)) error {
+	w := sdkworker.New(d.Temporal, queue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: maxActivities,
 		MaxConcurrentActivityTaskPollers:   d.ActivityPollers,
 		MaxConcurrentWorkflowTaskPollers:   d.WorkflowPollers,
 		WorkerStopTimeout:                  d.DrainTimeout,
@@ -55,18 +100,16 @@ func Run(ctx context.Context, d Deps) error {
 		// sending heartbeats at least every second makes it prompt.
 		MaxHeartbeatThrottleInterval: time.Second,
 	})
-	Register(w, d)
-	if err := ensureRollupSchedule(ctx, d); err != nil {
-		d.Log.Warn("daily usage roll-up not scheduled; the next worker start retries", "error", err)
-	}
+	register(w)
 	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", d.TaskQueue, err)
+		return fmt.Errorf("start worker on %s: %w", queue, err)
 	}
-	d.Log.Info("worker polling", "task_queue", d.TaskQueue, "max_activities", d.MaxActivities)
+	d.Log.Info("worker polling", "task_queue", queue, "max_activities", maxActivities)
 	<-ctx.Done()
-	d.Log.Info("worker stopping: no new tasks, waiting for running activities", "drain_timeout", d.DrainTimeout)
+	d.Log.Info("worker stopping: no new tasks, waiting for running activities", "task_queue", queue,
+		"drain_timeout", d.DrainTimeout)
 	w.Stop()
-	d.Log.Info("worker stopped")
+	d.Log.Info("worker stopped", "task_queue", queue)
 	return nil
 }
 
@@ -75,5 +118,5 @@ func Run(ctx context.Context, d Deps) error {
 func Register(r sdkworker.Registry, d Deps) {
 	registerPing(r, d)
 	registerJobs(r, d)
-	registerRollouts(r, d)
+	registerRollouts(r, newRolloutActivities(d))
 }

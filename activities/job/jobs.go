@@ -119,6 +119,26 @@ func rawJSON(v json.RawMessage) any {
 	return v
 }
 
+// jobInput is the input of the job an attempt belongs to, read from its
+// row: attempts carry ids only (see job.AttemptInput). The principal is part
+// of the key, so an attempt can only ever read its own principal's job.
+const jobInput = `SELECT input FROM jobs WHERE id = $1 AND principal = $2`
+
+// loadInput reads the input of attempt in's job into v, strictly. A missing
+// row or bad input is not retryable: the workflow writes the row before its
+// first attempt, and no retry changes the input. A database error is.
+func loadInput(ctx context.Context, db *pgxpool.Pool, in job.AttemptInput, v any) error {
+	var raw []byte
+	err := db.QueryRow(ctx, jobInput, in.JobID, in.Principal).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return temporal.NewNonRetryableApplicationError("job row "+in.JobID+" does not exist", "JobRowMissing", nil)
+	}
+	if err != nil {
+		return fmt.Errorf("load input of job %s: %w", in.JobID, err)
+	}
+	return decodeInput(raw, v)
+}
+
 // decodeInput reads a job's input strictly; bad input is not retryable.
 func decodeInput(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))

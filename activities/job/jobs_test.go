@@ -92,13 +92,40 @@ func storeUpload(t *testing.T, db *pgxpool.Pool, id, principal, contentType stri
 	}
 }
 
+// putJob writes job id's row with input, as the workflow's create does
+// before any attempt, replacing the input of a row written before.
+func putJob(t *testing.T, db *pgxpool.Pool, id, principal string, input json.RawMessage) {
+	t.Helper()
+	_, err := db.Exec(context.Background(), `INSERT INTO jobs (id, principal, type, status, input, retry, workflow_id, run_id)
+VALUES ($1, $2, 'webhook', 'queued', $3, $4, $1, 'run') ON CONFLICT (id) DO UPDATE SET principal = $2, input = $3`,
+		id, principal, input, retry.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadInput_ReadsOnlyTheOwnersRow(t *testing.T) {
+	db, _ := testenv.Postgres(t)
+	putJob(t, db, "job_1", "acme", json.RawMessage(`{"upload_id":"upl_1"}`))
+	var in job.UploadInput
+	if err := loadInput(t.Context(), db, job.AttemptInput{JobID: "job_1", Principal: "acme", Attempt: 1}, &in); err != nil || in.UploadID != "upl_1" {
+		t.Fatalf("own job: %+v, %v", in, err)
+	}
+	err := loadInput(t.Context(), db, job.AttemptInput{JobID: "job_1", Principal: "beta", Attempt: 1}, &in)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != "JobRowMissing" {
+		t.Errorf("another principal's job: %v, want a non-retryable JobRowMissing", err)
+	}
+}
+
 func process(t *testing.T, a *Uploads, principal, uploadID string) (UploadSummary, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Process)
 	input, _ := json.Marshal(job.UploadInput{UploadID: uploadID})
-	val, err := env.ExecuteActivity(a.Process, job.AttemptInput{JobID: "job_1", Principal: principal, Attempt: 1, Input: input})
+	putJob(t, a.DB, "job_1", principal, input)
+	val, err := env.ExecuteActivity(a.Process, job.AttemptInput{JobID: "job_1", Principal: principal, Attempt: 1})
 	var summary UploadSummary
 	if err != nil {
 		return summary, err

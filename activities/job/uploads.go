@@ -48,7 +48,7 @@ const uploadByID = `SELECT principal, oid, size, sha256, content_type FROM uploa
 // result either way.
 func (a *Uploads) Process(ctx context.Context, in job.AttemptInput) (job.AttemptResult, error) {
 	var want job.UploadInput
-	if err := decodeInput(in.Input, &want); err != nil {
+	if err := loadInput(ctx, a.DB, in, &want); err != nil {
 		return job.AttemptResult{}, err
 	}
 	up, err := a.load(ctx, want.UploadID, in.Principal)

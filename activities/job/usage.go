@@ -50,7 +50,7 @@ const countHourly = `SELECT count(*) FROM usage_hourly WHERE hour >= $1 AND hour
 // time with a heartbeat between days.
 func (a *Usage) Rollup(ctx context.Context, in job.AttemptInput) (job.AttemptResult, error) {
 	var r job.RollupInput
-	if err := decodeInput(in.Input, &r); err != nil {
+	if err := loadInput(ctx, a.DB, in, &r); err != nil {
 		return job.AttemptResult{}, err
 	}
 	from, to := HourRange(r.From, r.To)

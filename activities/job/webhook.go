@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/internal/ids"
@@ -30,6 +32,8 @@ import (
 type Webhook struct {
 	DB     *pgxpool.Pool
 	Client *http.Client // from NewWebhookClient
+	Inputs InputSource  // StartEvents in the worker
+	Limits *Limiter     // per-principal delivery limits; nil: none
 }
 
 // Error types of webhook attempts, as shown in the Temporal UI.
@@ -80,7 +84,11 @@ func WebhookMessageID(jobID string) string { return ids.Derive(ids.Delivery, job
 // Retry-After); a refused target, a redirect and other 4xx are not.
 func (a *Webhook) Deliver(ctx context.Context, in job.AttemptInput) (job.AttemptResult, error) {
 	var hook job.WebhookInput
-	if err := decodeInput(in.Input, &hook); err != nil {
+	raw, err := a.Inputs.JobInput(ctx, in)
+	if err != nil {
+		return job.AttemptResult{}, err
+	}
+	if err := decodeInput(raw, &hook); err != nil {
 		return job.AttemptResult{}, err
 	}
 	target, err := url.Parse(hook.URL)
@@ -91,10 +99,38 @@ func (a *Webhook) Deliver(ctx context.Context, in job.AttemptInput) (job.Attempt
 	if err != nil {
 		return job.AttemptResult{}, err
 	}
+	release, err := a.admit(ctx, in)
+	if err != nil {
+		return job.AttemptResult{}, err
+	}
+	defer release()
 	msgID := WebhookMessageID(in.JobID)
 	return heartbeating(ctx, func(ctx context.Context) (job.AttemptResult, error) {
 		return a.send(ctx, target.String(), []byte(hook.Payload), msgID, secrets)
 	})
+}
+
+// admit takes one of the principal's delivery slots, or answers
+// job.ThrottledErrorType with when to try again: the attempt gives its
+// worker slot back at once rather than wait in it, so one principal's
+// backlog holds no slot another principal's delivery could use.
+func (a *Webhook) admit(ctx context.Context, in job.AttemptInput) (func(), error) {
+	if a.Limits == nil {
+		return func() {}, nil
+	}
+	token := in.JobID + ":" + activity.GetInfo(ctx).ActivityID
+	release, wait, throttled := a.Limits.Acquire(ctx, in.Principal, token)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !throttled {
+		return release, nil
+	}
+	if wait <= 0 { // waiting for a slot to be released: about a second, spread out
+		wait = 500*time.Millisecond + rand.N(time.Second)
+	}
+	return nil, temporal.NewApplicationErrorWithOptions("delivery deferred: the principal is over its webhook delivery limits",
+		job.ThrottledErrorType, temporal.ApplicationErrorOptions{NextRetryDelay: wait})
 }
 
 func (a *Webhook) send(ctx context.Context, target string, body []byte, msgID string, secrets []string) (job.AttemptResult, error) {

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -42,6 +43,13 @@ func TestRetryAfter_SecondsDatesAndGarbage(t *testing.T) {
 	}
 }
 
+// fixedInput is the input of every job: the test's start event.
+type fixedInput json.RawMessage
+
+func (f fixedInput) JobInput(context.Context, job.AttemptInput) (json.RawMessage, error) {
+	return json.RawMessage(f), nil
+}
+
 // deliver runs one Deliver attempt in the SDK's activity test environment.
 func deliver(t *testing.T, a *Webhook, url string) (job.AttemptResult, error) {
 	t.Helper()
@@ -49,7 +57,8 @@ func deliver(t *testing.T, a *Webhook, url string) (job.AttemptResult, error) {
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Deliver)
 	input, _ := json.Marshal(job.WebhookInput{URL: url, Payload: json.RawMessage(`{"event":"x"}`)})
-	val, err := env.ExecuteActivity(a.Deliver, job.AttemptInput{JobID: "job_1", Principal: "acme", Attempt: 1, Input: input})
+	a.Inputs = fixedInput(input)
+	val, err := env.ExecuteActivity(a.Deliver, job.AttemptInput{JobID: "job_1", Principal: "acme", Attempt: 1})
 	var res job.AttemptResult
 	if err == nil {
 		err = val.Get(&res)

@@ -17,7 +17,10 @@ import (
 // the business key, explicit conflict and reuse policies, and a bounded
 // context that outlives the client's hang-up.
 type Starter struct {
-	Temporal  client.Client
+	Temporal client.Client
+	// TaskQueue is the control task queue (PLATFORM_CONTROL_TASK_QUEUE),
+	// not the jobs' one: a tenant's backlog there must not delay a rollout's
+	// checks and roll-back.
 	TaskQueue string
 	Store     *Store
 }

@@ -126,7 +126,10 @@ func (d *deps) workerDeps() worker.Deps {
 		ActivityPollers: d.cfg.WorkerActivityPollers, WorkflowPollers: d.cfg.WorkerWorkflowPollers,
 		MaxActivities:          d.cfg.WorkerMaxActivities,
 		WebhookAllowedNetworks: d.cfg.WebhookAllowedNetworks, WebhookTimeout: d.cfg.WebhookTimeout,
-		Registry: d.registry,
+		Registry: d.registry, ControlTaskQueue: d.cfg.ControlTaskQueue,
+		ControlMaxActivities: d.cfg.WorkerControlMaxActivities,
+		WebhookMaxInFlight:   d.cfg.WebhookMaxInFlightPerPrincipal,
+		WebhookRate:          d.cfg.WebhookRatePerPrincipal.Limit, WebhookRatePeriod: d.cfg.WebhookRatePerPrincipal.Period,
 	}
 }
 

@@ -80,6 +80,11 @@ type Config struct {
 	// Edge hardening: the API's ops listener and its lame-duck shutdown.
 	OpsAddr       string
 	ShutdownDelay time.Duration
+	// Worker task queues and webhook delivery limits (M6, M7).
+	ControlTaskQueue               string
+	WorkerControlMaxActivities     int
+	WebhookMaxInFlightPerPrincipal int
+	WebhookRatePerPrincipal        Rate
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -230,6 +235,30 @@ func fields() []field {
 				c.ShutdownDelay = d
 				return err
 			}},
+		// Worker task queues and webhook delivery limits (M6, M7).
+		{env: "PLATFORM_CONTROL_TASK_QUEUE", flag: "control-task-queue", def: "platform-control", usage: "Temporal task queue of platform work (rollouts), with its own worker slots so no tenant's jobs can delay it; must differ from PLATFORM_TASK_QUEUE",
+			set: func(c *Config, v string) error { c.ControlTaskQueue = v; return controlQueue(v, c.TaskQueue) }},
+		{env: "PLATFORM_WORKER_CONTROL_MAX_ACTIVITIES", flag: "worker-control-max-activities", def: "50", usage: "activities one worker runs at once on the control task queue",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 10000)
+				c.WorkerControlMaxActivities = n
+				return err
+			}},
+		{env: "PLATFORM_WEBHOOK_MAX_IN_FLIGHT_PER_PRINCIPAL", flag: "webhook-max-in-flight-per-principal", def: "16", usage: "webhook deliveries one principal may have in flight across all workers",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 10000)
+				c.WebhookMaxInFlightPerPrincipal = n
+				return err
+			}},
+		{env: "PLATFORM_WEBHOOK_RATE_PER_PRINCIPAL", flag: "webhook-rate-per-principal", def: "20/1s", usage: "webhook deliveries one principal may begin per period across all workers (LIMIT/PERIOD, limit up to 10000)",
+			set: func(c *Config, v string) error {
+				r, err := parseRate(v)
+				if err == nil && r.Limit > 10000 {
+					err = errors.New("limit must be at most 10000")
+				}
+				c.WebhookRatePerPrincipal = r
+				return err
+			}},
 	}
 }
 
@@ -240,6 +269,18 @@ func cronLike(v string) error {
 		return nil
 	}
 	return errors.New("must be a cron expression of five fields, or empty")
+}
+
+// controlQueue checks the control task queue: set, and not the jobs' queue,
+// whose slots it exists to stay out of.
+func controlQueue(v, jobsQueue string) error {
+	if err := nonEmpty(v); err != nil {
+		return err
+	}
+	if v == jobsQueue {
+		return errors.New("must differ from PLATFORM_TASK_QUEUE")
+	}
+	return nil
 }
 
 // RegisterFlags adds one flag per setting to fs. Their defaults are shown in
@@ -307,6 +348,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("backup_retention", c.BackupRetention),
 		slog.String("ops_addr", c.OpsAddr),
 		slog.Duration("shutdown_delay", c.ShutdownDelay),
+		slog.String("control_task_queue", c.ControlTaskQueue),
+		slog.Int("worker_control_max_activities", c.WorkerControlMaxActivities),
+		slog.Int("webhook_max_in_flight_per_principal", c.WebhookMaxInFlightPerPrincipal),
+		slog.String("webhook_rate_per_principal", c.WebhookRatePerPrincipal.String()),
 	}
 	return slog.GroupValue(attrs...)
 }

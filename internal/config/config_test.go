@@ -30,6 +30,11 @@ func TestLoad_DefaultsWorkOnThisMachine(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got[0], got[1])
 		}
 	}
+	if c.ControlTaskQueue != "platform-control" || c.WorkerControlMaxActivities != 50 ||
+		c.WebhookMaxInFlightPerPrincipal != 16 || c.WebhookRatePerPrincipal != (Rate{20, time.Second}) {
+		t.Errorf("control queue and webhook limits = %q %d %d %v", c.ControlTaskQueue, c.WorkerControlMaxActivities,
+			c.WebhookMaxInFlightPerPrincipal, c.WebhookRatePerPrincipal)
+	}
 	if c.RateLimitWrite != (Rate{300, time.Minute}) || c.DrainTimeout != 15*time.Second {
 		t.Errorf("rate/drain defaults = %v, %v", c.RateLimitWrite, c.DrainTimeout)
 	}
@@ -65,18 +70,21 @@ func TestLoad_FlagOverridesEnvOverridesDefault(t *testing.T) {
 
 func TestLoad_InvalidValueNamesTheVariableOnOneLine(t *testing.T) {
 	cases := map[string]string{
-		"PLATFORM_DATABASE_URL":       "mysql://x",
-		"PLATFORM_REDIS_URL":          "http://x",
-		"PLATFORM_TEMPORAL_ADDRESS":   "nohost",
-		"PLATFORM_DRAIN_TIMEOUT":      "soon",
-		"PLATFORM_RATE_LIMIT_WRITE":   "300",
-		"PLATFORM_TRACE_SAMPLE_RATIO": "2",
-		"PLATFORM_LOG_LEVEL":          "loud",
-		"PLATFORM_SECRET_KEY":         "short",
-		"PLATFORM_DATABASE_MAX_CONNS": "0",
-		"PLATFORM_BACKUP_URL":         "ftp://x/backups",
-		"PLATFORM_BACKUP_RETENTION":   "0",
-		"PLATFORM_REDIS_SERVER_BIN":   "",
+		"PLATFORM_DATABASE_URL":                        "mysql://x",
+		"PLATFORM_REDIS_URL":                           "http://x",
+		"PLATFORM_TEMPORAL_ADDRESS":                    "nohost",
+		"PLATFORM_DRAIN_TIMEOUT":                       "soon",
+		"PLATFORM_RATE_LIMIT_WRITE":                    "300",
+		"PLATFORM_TRACE_SAMPLE_RATIO":                  "2",
+		"PLATFORM_LOG_LEVEL":                           "loud",
+		"PLATFORM_SECRET_KEY":                          "short",
+		"PLATFORM_DATABASE_MAX_CONNS":                  "0",
+		"PLATFORM_BACKUP_URL":                          "ftp://x/backups",
+		"PLATFORM_BACKUP_RETENTION":                    "0",
+		"PLATFORM_REDIS_SERVER_BIN":                    "",
+		"PLATFORM_CONTROL_TASK_QUEUE":                  "platform", // the jobs' queue: its slots are what it must stay out of
+		"PLATFORM_WEBHOOK_MAX_IN_FLIGHT_PER_PRINCIPAL": "0",
+		"PLATFORM_WEBHOOK_RATE_PER_PRINCIPAL":          "20000/1s",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -127,12 +127,15 @@ type HTTPExchange struct {
 	BodyTruncated bool    `json:"body_truncated"`
 }
 
-// AttemptInput is the input of every attempt activity.
+// AttemptInput is the input of every attempt activity: ids only. The
+// activity reads the job's input from its row, so that the input (a webhook
+// payload may be 1 MiB) is in the history once, in the start event, and not
+// again in every attempt's ActivityTaskScheduled event, which would take a
+// job with many attempts past Temporal's history size limit.
 type AttemptInput struct {
-	JobID     string          `json:"job_id"`
-	Principal string          `json:"principal"`
-	Attempt   int             `json:"attempt"`
-	Input     json.RawMessage `json:"input"`
+	JobID     string `json:"job_id"`
+	Principal string `json:"principal"`
+	Attempt   int    `json:"attempt"`
 }
 
 // AttemptResult is what a successful attempt returns.
@@ -147,6 +150,12 @@ type AttemptFailure struct {
 	Result   json.RawMessage `json:"result,omitempty"`
 	Exchange *HTTPExchange   `json:"exchange,omitempty"`
 }
+
+// ThrottledErrorType is the error type of an attempt that did not begin
+// because the job's principal was over its delivery limits. Its
+// NextRetryDelay is when a slot may be free. It is not an attempt: the
+// workflow waits and tries the same attempt again (see jobRun.attempt).
+const ThrottledErrorType = "Throttled"
 
 // Error types of a job workflow's own failures, as shown in the Temporal UI.
 const (
@@ -211,7 +220,7 @@ func (j *jobRun) run(ctx workflow.Context) (json.RawMessage, error) {
 		if err := j.record(rec, RecordInput{Status: jobs.Running, Attempts: n, At: started, Started: n == 1}); err != nil {
 			return nil, err
 		}
-		res, a, err := j.attempt(ctx, n, started)
+		res, a, err := j.attempt(ctx, n, started, deadline)
 		switch {
 		case err == nil:
 			return res.Result, j.succeed(rec, a, res)
@@ -234,6 +243,9 @@ func (j *jobRun) run(ctx workflow.Context) (json.RawMessage, error) {
 func (j *jobRun) retryOrStop(ctx, rec workflow.Context, a AttemptRecord, err error, deadline time.Time) (time.Duration, error) {
 	f := failureOf(err)
 	a.Status, a.Error, a.Retryable, a.Exchange = AttemptFailed, f.message, f.retryable, f.details.Exchange
+	if isThrottled(err) { // attempt only returns a throttle when waiting it out would pass the TTL
+		return 0, j.fail(rec, a, f, retry.DeadlinePassed)
+	}
 	d := j.in.Retry.Next(retry.Failure{Attempt: a.Attempt, Retryable: f.retryable, RetryAfter: f.retryAfter}, workflow.Now(ctx), deadline)
 	if d.Stop != retry.Continue {
 		return 0, j.fail(rec, a, f, d.Stop)
@@ -271,10 +283,40 @@ func acceptedAt(info *workflow.Info) time.Time {
 // attempt runs attempt n as one activity execution: retries are the
 // workflow's, so each attempt is its own activity in the Temporal UI and the
 // API sees every failure as it happens.
-func (j *jobRun) attempt(ctx workflow.Context, n int, started time.Time) (AttemptResult, AttemptRecord, error) {
+//
+// A try the principal's delivery limits turn away (ThrottledErrorType) is
+// not an attempt: it records nothing, counts against neither max_attempts
+// nor the attempts shown, and is tried again after the limiter's wait, which
+// grows with each refusal (see throttleWait). The TTL still holds: when the
+// wait would pass the deadline, the throttle is returned and ends the job as
+// timed out.
+func (j *jobRun) attempt(ctx workflow.Context, n int, started, deadline time.Time) (AttemptResult, AttemptRecord, error) {
 	a := AttemptRecord{Attempt: n, StartedAt: started}
+	for try := 0; ; try++ {
+		res, err := j.try(ctx, n, try)
+		a.FinishedAt = workflow.Now(ctx)
+		if !isThrottled(err) || ctx.Err() != nil {
+			return res, a, err
+		}
+		wait := throttleWait(err, try)
+		if a.FinishedAt.Add(wait).After(deadline) {
+			return res, a, err
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return res, a, err // canceled while waiting
+		}
+		a.StartedAt = workflow.Now(ctx)
+	}
+}
+
+// try runs one activity execution of attempt n.
+func (j *jobRun) try(ctx workflow.Context, n, try int) (AttemptResult, error) {
+	id := fmt.Sprintf("attempt-%d", n)
+	if try > 0 {
+		id = fmt.Sprintf("attempt-%d.%d", n, try)
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		ActivityID:          fmt.Sprintf("attempt-%d", n),
+		ActivityID:          id,
 		StartToCloseTimeout: j.kind.startToClose,
 		HeartbeatTimeout:    attemptHeartbeatTimeout,
 		WaitForCancellation: true, // record "canceled" only once the attempt has stopped
@@ -282,10 +324,27 @@ func (j *jobRun) attempt(ctx workflow.Context, n int, started time.Time) (Attemp
 	})
 	var res AttemptResult
 	err := workflow.ExecuteActivity(actx, j.kind.activity, AttemptInput{
-		JobID: j.in.ID, Principal: j.in.Principal, Attempt: n, Input: j.in.Input,
+		JobID: j.in.ID, Principal: j.in.Principal, Attempt: n,
 	}).Get(actx, &res)
-	a.FinishedAt = workflow.Now(ctx)
-	return res, a, err
+	return res, err
+}
+
+// maxThrottleWait caps the wait after a throttle. With the doubling below it
+// bounds the throttles of one job to about one per 10 minutes of its TTL,
+// and so its history (a 7-day TTL: about a thousand).
+const maxThrottleWait = 10 * time.Minute
+
+// throttleWait is the wait after the try-th throttle (0-based) of an
+// attempt: the limiter's estimate, but at least 1 s doubling per refusal,
+// so a job that keeps being turned away asks less and less often.
+func throttleWait(err error, try int) time.Duration {
+	backoff := min(time.Second<<min(try, 10), maxThrottleWait)
+	return min(max(failureOf(err).retryAfter, backoff), maxThrottleWait)
+}
+
+func isThrottled(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == ThrottledErrorType
 }
 
 func (j *jobRun) succeed(rec workflow.Context, a AttemptRecord, res AttemptResult) error {

@@ -68,6 +68,19 @@ func (e *jobEnv) statuses() []string {
 	return out
 }
 
+// input is what the attempt activity reads from job id's row: the input the
+// create activity wrote.
+func (e *jobEnv) input(id string) json.RawMessage {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.created {
+		if c.Job.ID == id {
+			return c.Job.Input
+		}
+	}
+	return nil
+}
+
 func (e *jobEnv) last() RecordInput { return e.records[len(e.records)-1] }
 
 func webhookInput(p retry.Policy) Input {
@@ -341,8 +354,9 @@ func TestJob_InvalidInputFailsWithoutWritingARow(t *testing.T) {
 
 func TestDailyRollup_RollsUpYesterdayAsASystemJob(t *testing.T) {
 	var seen RollupInput
-	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
-		if err := json.Unmarshal(in.Input, &seen); err != nil {
+	var e *jobEnv
+	e = newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		if err := json.Unmarshal(e.input(in.JobID), &seen); err != nil {
 			return AttemptResult{}, err
 		}
 		return AttemptResult{Result: json.RawMessage(`{}`)}, nil
@@ -363,5 +377,59 @@ func TestDailyRollup_RollsUpYesterdayAsASystemJob(t *testing.T) {
 	// "default-test-taskqueue" is the testsuite's task queue.
 	if id := e.created[0].Job.ID; id != DailyRollupJobID("default-test-taskqueue", day) {
 		t.Errorf("job id %s is not the day's derived id", id)
+	}
+}
+
+func throttled(wait time.Duration) error {
+	return temporal.NewApplicationErrorWithOptions("delivery deferred", ThrottledErrorType,
+		temporal.ApplicationErrorOptions{NextRetryDelay: wait})
+}
+
+// A try turned away by the principal's delivery limits is not an attempt:
+// a job allowed one attempt still delivers after three throttles, records
+// one attempt, and waits the limiter's time (at least a doubling second).
+func TestJob_ThrottledTriesAreNotAttempts(t *testing.T) {
+	calls := 0
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		if calls++; calls <= 3 {
+			if in.Attempt != 1 {
+				return AttemptResult{}, temporal.NewNonRetryableApplicationError("throttle counted as an attempt", "Test", nil)
+			}
+			return AttemptResult{}, throttled(1500 * time.Millisecond)
+		}
+		return AttemptResult{Result: json.RawMessage(`{"status":200}`)}, nil
+	})
+	e.ExecuteWorkflow(Webhook, webhookInput(policy(1, 1, 60, 3600)))
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Duration{1500 * time.Millisecond, 2 * time.Second, 4 * time.Second}, e.timers); diff != "" {
+		t.Errorf("throttle waits (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{jobs.Running, jobs.Succeeded}, e.statuses()); diff != "" {
+		t.Errorf("transitions (-want +got):\n%s", diff)
+	}
+	if final := e.last(); final.Attempts != 1 || final.Attempt == nil || final.Attempt.Attempt != 1 {
+		t.Errorf("final record = %+v", final)
+	}
+}
+
+// Throttles keep the TTL: a job whose principal stays over its limits times
+// out when the next try would begin after the deadline.
+func TestJob_ThrottledPastTheTTLTimesOut(t *testing.T) {
+	e := newJobEnv(t, func(ctx context.Context, in AttemptInput) (AttemptResult, error) {
+		return AttemptResult{}, throttled(time.Second)
+	})
+	e.ExecuteWorkflow(Webhook, webhookInput(policy(5, 1, 60, 10)))
+	var appErr *temporal.ApplicationError
+	if err := e.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != TimedOutErrorType {
+		t.Fatalf("workflow error = %v, want %s", err, TimedOutErrorType)
+	}
+	// 1 + 2 + 4 s of waits; the next (8 s) would end past the 10 s TTL.
+	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second, 4 * time.Second}, e.timers); diff != "" {
+		t.Errorf("throttle waits (-want +got):\n%s", diff)
+	}
+	if final := e.last(); final.Status != jobs.TimedOut || final.Attempts != 1 {
+		t.Errorf("final record = %+v", final)
 	}
 }
