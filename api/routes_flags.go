@@ -24,7 +24,7 @@ func (s *Server) flagRoutes(r *mux.Router, protect func(string, http.Handler) ht
 	od := ofrep.Deps{Current: func(ctx context.Context) (*store.FlagSet, error) { return store.Load(ctx, s.deps.DB) },
 		Protect: protect}
 	rd := rollouts.Deps{DB: s.deps.DB, Flags: flagStore, Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue,
-		Protect: protect, CursorSecret: secret,
+		Protect: protect, CursorSecret: secret, HasPrometheus: cfg.PrometheusURL != "",
 		WorkflowURL: cfg.TemporalUIURL + "/namespaces/" + url.PathEscape(cfg.TemporalNamespace) + "/workflows/"}
 	if rt := s.deps.Flags; rt != nil {
 		od.Current, od.Count = rt.Snapshot, rt.Metrics.Count

@@ -118,7 +118,7 @@ func (s *stack) startWorker() {
 			Redis: s.Redis, Keys: s.Keys, Log: testenv.Logger(s.t), DrainTimeout: 2 * time.Second,
 			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: 50,
 			WebhookAllowedNetworks: s.cfg.WebhookAllowedNetworks, WebhookTimeout: s.cfg.WebhookTimeout,
-			Registry: s.Registry})
+			Registry: s.Registry, PrometheusURL: s.cfg.PrometheusURL})
 	}()
 	s.t.Cleanup(func() {
 		cancel()

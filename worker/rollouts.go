@@ -24,6 +24,7 @@ func registerRollouts(r sdkworker.Registry, d Deps) {
 		d.Log.Error("rollout metrics not registered; rollout_rollbacks_total is not exported", "error", err)
 		a, _ = rolloutacts.New(d.DB, prometheus.NewRegistry(), d.Log)
 	}
+	a.PrometheusURL = d.PrometheusURL
 	for name, fn := range map[string]any{
 		rollout.BeginActivity:   a.Begin,
 		rollout.SplitActivity:   a.Split,

@@ -41,6 +41,10 @@ type Deps struct {
 	// Registry receives the worker's domain metrics, such as
 	// rollout_rollbacks_total; nil keeps them in a private registry.
 	Registry prometheus.Registerer
+
+	// PrometheusURL is the server rollout guards query
+	// (PLATFORM_PROMETHEUS_URL); empty fails Prometheus observations.
+	PrometheusURL string
 }
 
 // Run polls the task queue until ctx is done, then stops polling and waits up

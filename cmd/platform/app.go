@@ -126,7 +126,8 @@ func (d *deps) workerDeps() worker.Deps {
 		ActivityPollers: d.cfg.WorkerActivityPollers, WorkflowPollers: d.cfg.WorkerWorkflowPollers,
 		MaxActivities:          d.cfg.WorkerMaxActivities,
 		WebhookAllowedNetworks: d.cfg.WebhookAllowedNetworks, WebhookTimeout: d.cfg.WebhookTimeout,
-		Registry: d.registry,
+		Registry:      d.registry,
+		PrometheusURL: d.cfg.PrometheusURL,
 	}
 }
 
