@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	retentionacts "github.com/acme/platform/activities/retention"
 	"github.com/acme/platform/internal/redis"
 )
 
@@ -45,6 +46,8 @@ type Deps struct {
 	// PrometheusURL is the server rollout guards query
 	// (PLATFORM_PROMETHEUS_URL); empty fails Prometheus observations.
 	PrometheusURL string
+	// Retention says how long the platform.retention schedule keeps rows.
+	Retention retentionacts.Policy
 }
 
 // Run polls the task queue until ctx is done, then stops polling and waits up
@@ -63,6 +66,7 @@ func Run(ctx context.Context, d Deps) error {
 	if err := ensureRollupSchedule(ctx, d); err != nil {
 		d.Log.Warn("daily usage roll-up not scheduled; the next worker start retries", "error", err)
 	}
+	ensureRetentionSchedule(ctx, d)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on %s: %w", d.TaskQueue, err)
 	}
@@ -80,4 +84,5 @@ func Register(r sdkworker.Registry, d Deps) {
 	registerPing(r, d)
 	registerJobs(r, d)
 	registerRollouts(r, d)
+	registerRetention(r, d)
 }

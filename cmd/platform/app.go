@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/acme/platform/activities/retention"
 	"github.com/acme/platform/api"
 	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/flags/store"
@@ -128,6 +129,8 @@ func (d *deps) workerDeps() worker.Deps {
 		WebhookAllowedNetworks: d.cfg.WebhookAllowedNetworks, WebhookTimeout: d.cfg.WebhookTimeout,
 		Registry:      d.registry,
 		PrometheusURL: d.cfg.PrometheusURL,
+		Retention: retention.Policy{Uploads: d.cfg.RetentionUploads, UsageEvents: d.cfg.RetentionUsageEvents,
+			RolloutEvents: d.cfg.RetentionRolloutEvents, RolloutChecks: d.cfg.RetentionRolloutChecks, FlagAudit: d.cfg.RetentionFlagAudit},
 	}
 }
 
