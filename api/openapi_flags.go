@@ -119,8 +119,8 @@ func flagSchemas() obj {
 		"max_latency_ratio": obj{"type": "number", "default": 1.25}, "max_error_rate": obj{"type": "number", "default": 0},
 		"max_p95_latency_ms": obj{"type": "number", "default": 0}, "failure_limit": obj{"type": "integer", "default": 2},
 		"max_inconclusive_extensions": obj{"type": "integer", "default": 3},
-		"prometheus": obj{"type": "object", "properties": obj{"url": obj{"type": "string"},
-			"error_rate_query": obj{"type": "string", "description": "PromQL template with {{variant}}, {{flag}}, {{window}}"},
+		"prometheus": obj{"type": "object", "additionalProperties": false, "properties": obj{
+			"error_rate_query": obj{"type": "string", "description": `PromQL template selecting its series with label="{{flag}}" and label="{{variant}}" matchers; {{window}} is the time since the step began. The server is the platform's (PLATFORM_PROMETHEUS_URL).`},
 			"latency_query":    obj{"type": "string"}, "samples_query": obj{"type": "string"}}},
 	}}
 	return obj{

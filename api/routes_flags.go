@@ -26,7 +26,7 @@ func (s *Server) flagRoutes(r *mux.Router, protect func(string, http.Handler) ht
 	// Rollouts run on the control task queue, whose worker slots no
 	// tenant's jobs can take.
 	rd := rollouts.Deps{DB: s.deps.DB, Flags: flagStore, Temporal: s.deps.Temporal, TaskQueue: cfg.ControlTaskQueue,
-		Protect: protect, CursorSecret: secret,
+		Protect: protect, CursorSecret: secret, HasPrometheus: cfg.PrometheusURL != "",
 		WorkflowURL: cfg.TemporalUIURL + "/namespaces/" + url.PathEscape(cfg.TemporalNamespace) + "/workflows/"}
 	if rt := s.deps.Flags; rt != nil {
 		od.Current, od.Count = rt.Snapshot, rt.Metrics.Count

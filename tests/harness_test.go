@@ -123,7 +123,8 @@ func (s *stack) startWorker() {
 			Registry: s.Registry, ControlTaskQueue: s.cfg.ControlTaskQueue,
 			ControlMaxActivities: s.cfg.WorkerControlMaxActivities,
 			WebhookMaxInFlight:   s.cfg.WebhookMaxInFlightPerPrincipal, WebhookRate: s.cfg.WebhookRatePerPrincipal.Limit,
-			WebhookRatePeriod: s.cfg.WebhookRatePerPrincipal.Period})
+			WebhookRatePeriod: s.cfg.WebhookRatePerPrincipal.Period,
+			PrometheusURL:     s.cfg.PrometheusURL})
 	}()
 	s.t.Cleanup(func() {
 		cancel()

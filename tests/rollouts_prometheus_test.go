@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,24 +18,26 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/temporal"
 
 	rolloutacts "github.com/acme/platform/activities/rollout"
 	"github.com/acme/platform/flags/guard"
 	"github.com/acme/platform/flags/store"
+	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/testenv"
 	"github.com/acme/platform/workflows/rollout"
 )
 
-// demoService is a scrape target that serves two cohorts all the time: the
-// treatment ("on") fails 20% of its requests and takes 200 ms, the control
-// ("off") never fails and takes 100 ms.
+// demoService is a scrape target that serves two cohorts of flag "search"
+// all the time: the treatment ("on") fails 20% of its requests and takes
+// 200 ms, the control ("off") never fails and takes 100 ms.
 func demoService(t *testing.T) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_requests_total", Help: "requests"}, []string{"variant"})
-	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_errors_total", Help: "failed requests"}, []string{"variant"})
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_requests_total", Help: "requests"}, []string{"flag", "variant"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_errors_total", Help: "failed requests"}, []string{"flag", "variant"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "demo_latency_seconds", Help: "latency",
-		Buckets: []float64{.05, .1, .15, .2, .25, .5}}, []string{"variant"})
+		Buckets: []float64{.05, .1, .15, .2, .25, .5}}, []string{"flag", "variant"})
 	reg.MustRegister(requests, failures, latency)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -42,15 +45,15 @@ func demoService(t *testing.T) string {
 		defer close(done)
 		for ctx.Err() == nil {
 			for i := range 10 {
-				requests.WithLabelValues("on").Inc()
-				requests.WithLabelValues("off").Inc()
-				latency.WithLabelValues("on").Observe(0.2)
-				latency.WithLabelValues("off").Observe(0.1)
+				requests.WithLabelValues("search", "on").Inc()
+				requests.WithLabelValues("search", "off").Inc()
+				latency.WithLabelValues("search", "on").Observe(0.2)
+				latency.WithLabelValues("search", "off").Observe(0.1)
 				if i < 2 {
-					failures.WithLabelValues("on").Inc()
+					failures.WithLabelValues("search", "on").Inc()
 				}
 			}
-			failures.WithLabelValues("off").Add(0) // the series exists, at 0
+			failures.WithLabelValues("search", "off").Add(0) // the series exists, at 0
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
@@ -117,13 +120,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// demoGuard reads the demo service's cohorts.
-func demoGuard(url string) *rollout.PrometheusGuard {
+// demoGuard reads the demo service's cohorts. The server is not the
+// guard's: the worker has it from PLATFORM_PROMETHEUS_URL.
+func demoGuard() *rollout.PrometheusGuard {
 	return &rollout.PrometheusGuard{
-		URL:            url,
-		ErrorRateQuery: `sum(increase(demo_errors_total{variant="{{variant}}"}[{{window}}])) / sum(increase(demo_requests_total{variant="{{variant}}"}[{{window}}]))`,
-		LatencyQuery:   `1000 * histogram_quantile(0.95, sum by (le) (rate(demo_latency_seconds_bucket{variant="{{variant}}"}[{{window}}])))`,
-		SamplesQuery:   `sum(increase(demo_requests_total{variant="{{variant}}"}[{{window}}]))`,
+		ErrorRateQuery: `sum(increase(demo_errors_total{flag="{{flag}}",variant="{{variant}}"}[{{window}}])) / sum(increase(demo_requests_total{flag="{{flag}}",variant="{{variant}}"}[{{window}}]))`,
+		LatencyQuery:   `1000 * histogram_quantile(0.95, sum by (le) (rate(demo_latency_seconds_bucket{flag="{{flag}}",variant="{{variant}}"}[{{window}}])))`,
+		SamplesQuery:   `sum(increase(demo_requests_total{flag="{{flag}}",variant="{{variant}}"}[{{window}}]))`,
 	}
 }
 
@@ -149,7 +152,8 @@ func observeBothCohorts(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := rollout.GuardInput{Source: rollout.GuardSourcePrometheus, Prometheus: demoGuard(url)}.Effective()
+	a.PrometheusURL = url
+	g := rollout.GuardInput{Source: rollout.GuardSourcePrometheus, Prometheus: demoGuard()}.Effective()
 	g.MinSamples = 20
 	in := rollout.ObserveInput{ID: "rol_test", Flag: "search", Variant: "on", Control: "off", Percent: 50,
 		Since: time.Now().Add(-2 * time.Second), Guard: g, FlagVersion: rec.Version}
@@ -176,26 +180,26 @@ func observeBothCohorts(t *testing.T, url string) {
 	// No data is no samples (inconclusive), and an unreachable Prometheus an
 	// error the activity retries.
 	none := in
-	none.Guard.Prometheus = &rollout.PrometheusGuard{URL: url, ErrorRateQuery: `sum(nothing_total{v="{{variant}}"})`, LatencyQuery: `vector(1)`}
+	none.Guard.Prometheus = &rollout.PrometheusGuard{ErrorRateQuery: `sum(nothing_total{v="{{variant}}"})`, LatencyQuery: `vector(1)`}
 	if res, err := a.Observe(ctx, none); err != nil || res.Observation.Treatment.Samples != 0 || len(res.Evidence.Notes) == 0 {
 		t.Errorf("no data: %+v %v", res, err)
 	}
-	down := in
-	down.Guard.Prometheus = &rollout.PrometheusGuard{URL: "http://" + freeAddr(t), ErrorRateQuery: "x{{variant}}", LatencyQuery: "x{{variant}}"}
-	if _, err := a.Observe(ctx, down); err == nil {
-		t.Error("an unreachable Prometheus is not an error")
+	a.PrometheusURL = "http://" + freeAddr(t)
+	var app *temporal.ApplicationError
+	if _, err := a.Observe(ctx, in); !errors.As(err, &app) || app.Type() != rollout.ErrTypeObserveFailed || app.Message() != "prometheus: unreachable" {
+		t.Errorf("an unreachable Prometheus: %v, want %s prometheus: unreachable", err, rollout.ErrTypeObserveFailed)
 	}
 }
 
 // rollBackOnPrometheus runs a rollout whose guard reads Prometheus.
 func rollBackOnPrometheus(t *testing.T, url string) {
-	s := newStack(t)
+	s := newStack(t, func(c *config.Config) { c.PrometheusURL = url })
 	admin := s.key("acme", "flags:write", "rollouts:write", "rollouts:read")
 	s.putFlag(admin, "search", boolFlagDef("off"))
-	p := demoGuard(url)
+	p := demoGuard()
 	id := s.startRollout(t, admin, map[string]any{"flag": "search", "variant": "on", "steps": steps(50, 20, 100, 2),
 		"guard": map[string]any{"source": "prometheus", "interval_seconds": 2, "min_samples": 20, "prometheus": map[string]any{
-			"url": p.URL, "error_rate_query": p.ErrorRateQuery, "latency_query": p.LatencyQuery, "samples_query": p.SamplesQuery}}})
+			"error_rate_query": p.ErrorRateQuery, "latency_query": p.LatencyQuery, "samples_query": p.SamplesQuery}}})
 	v := s.waitForStatus(t, admin, id, "rolled_back", 20*time.Second)
 	if v.Evidence == nil || v.Evidence.Evidence == nil || v.Evidence.Evidence.Source != "prometheus" ||
 		!strings.Contains(v.Evidence.Evidence.Queries["control_error_rate"], `variant="off"`) {

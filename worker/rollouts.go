@@ -24,6 +24,7 @@ func newRolloutActivities(d Deps) *rolloutacts.Activities {
 		d.Log.Error("rollout metrics not registered; rollout_rollbacks_total is not exported", "error", err)
 		a, _ = rolloutacts.New(d.DB, prometheus.NewRegistry(), d.Log)
 	}
+	a.PrometheusURL = d.PrometheusURL
 	return a
 }
 

@@ -18,6 +18,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
+	retentionacts "github.com/acme/platform/activities/retention"
 	"github.com/acme/platform/internal/redis"
 )
 
@@ -55,6 +56,12 @@ type Deps struct {
 	WebhookMaxInFlight int
 	WebhookRate        int
 	WebhookRatePeriod  time.Duration
+
+	// PrometheusURL is the server rollout guards query
+	// (PLATFORM_PROMETHEUS_URL); empty fails Prometheus observations.
+	PrometheusURL string
+	// Retention says how long the platform.retention schedule keeps rows.
+	Retention retentionacts.Policy
 }
 
 // Run polls the jobs' task queue and the control task queue until ctx is
@@ -69,6 +76,7 @@ func Run(ctx context.Context, d Deps) error {
 	if err := ensureRollupSchedule(ctx, d); err != nil {
 		d.Log.Warn("daily usage roll-up not scheduled; the next worker start retries", "error", err)
 	}
+	ensureRetentionSchedule(ctx, d)
 	rollouts := newRolloutActivities(d)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -84,6 +92,7 @@ func Run(ctx context.Context, d Deps) error {
 	g.Go(func() error {
 		return runQueue(ctx, d, d.ControlTaskQueue, d.ControlMaxActivities, func(r sdkworker.Registry) {
 			registerRollouts(r, rollouts)
+			registerRetention(r, d)
 		})
 	})
 	return g.Wait()
@@ -119,4 +128,5 @@ func Register(r sdkworker.Registry, d Deps) {
 	registerPing(r, d)
 	registerJobs(r, d)
 	registerRollouts(r, newRolloutActivities(d))
+	registerRetention(r, d)
 }

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/flags/guard"
 	"github.com/acme/platform/flags/store"
@@ -48,6 +51,9 @@ func (a *Activities) Observe(ctx context.Context, in rollout.ObserveInput) (roll
 		res.Observation, res.Evidence, err = a.observeEvents(ctx, in, useBaseline)
 	case rollout.GuardSourcePrometheus:
 		res.Observation, res.Evidence, err = a.observePrometheus(ctx, in, useBaseline)
+		if err != nil {
+			return res, a.promFailed(in, err)
+		}
 	default:
 		err = fmt.Errorf("unknown guard source %q", in.Guard.Source)
 	}
@@ -116,7 +122,10 @@ func (a *Activities) observePrometheus(ctx context.Context, in rollout.ObserveIn
 	window := max(1, int(math.Ceil(now.Sub(in.Since).Seconds())))
 	ev := rollout.Evidence{Source: rollout.GuardSourcePrometheus, WindowStart: in.Since.UTC(), WindowEnd: now.UTC(),
 		Queries: map[string]string{}, Values: map[string]float64{}}
-	q := promQuery{http: a.HTTP, base: p.URL, at: now, ev: &ev}
+	if a.PrometheusURL == "" {
+		return guard.Observation{}, ev, promFailure(PromNotSet, errors.New("PLATFORM_PROMETHEUS_URL is not set on this worker"))
+	}
+	q := promQuery{http: a.HTTP, base: a.PrometheusURL, at: now, ev: &ev}
 	var obs guard.Observation
 	var err error
 	if obs.Treatment, err = q.cohort(ctx, "treatment", in, in.Variant, window); err != nil {
@@ -128,6 +137,19 @@ func (a *Activities) observePrometheus(ctx context.Context, in rollout.ObserveIn
 		}
 	}
 	return obs, ev, nil
+}
+
+// promFailed logs a failed Prometheus observation with its details and
+// returns the error the workflow notes: its category alone.
+func (a *Activities) promFailed(in rollout.ObserveInput, err error) error {
+	category := PromBadResponse
+	var pe *promError
+	if errors.As(err, &pe) {
+		category = pe.category
+		err = pe.cause
+	}
+	a.Log.Warn("prometheus guard query failed", "rollout", in.ID, "flag", in.Flag, "category", category, "error", err)
+	return temporal.NewApplicationError("prometheus: "+category, rollout.ErrTypeObserveFailed)
 }
 
 // promQuery runs instant queries against one Prometheus and keeps the
@@ -208,36 +230,117 @@ type promResponse struct {
 	} `json:"data"`
 }
 
+// Failure categories of a Prometheus query: the only words about a failure
+// that reach the rollout's evidence. The details (addresses, transport
+// errors, bodies) stay in the worker's log.
+const (
+	PromUnreachable = "unreachable"
+	PromTimeout     = "timeout"
+	PromStatus3xx   = "http_status_3xx"
+	PromStatus4xx   = "http_status_4xx"
+	PromStatus5xx   = "http_status_5xx"
+	PromBadResponse = "bad_response"
+	PromNotSet      = "not_configured"
+)
+
+// maxPromAnswer bounds the body read from Prometheus; an instant query for
+// one number answers in a few hundred bytes.
+const maxPromAnswer = 1 << 20
+
+// promError is a failed query. Its text is the category alone; cause is for
+// the worker's log.
+type promError struct {
+	category string
+	cause    error
+}
+
+func (e *promError) Error() string { return e.category }
+
+func promFailure(category string, cause error) error {
+	return &promError{category: category, cause: cause}
+}
+
+// NewPrometheusClient is the client of guard queries: no proxy from the
+// environment, no redirects (a 3xx is an error, never followed) and bounded
+// time. The server is the operator's, so private addresses are allowed.
+func NewPrometheusClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: timeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// knownErrorTypes are the errorType values of the Prometheus HTTP API; any
+// other is reported as bad_data, so that no server text reaches a note.
+var knownErrorTypes = map[string]bool{
+	"bad_data": true, "execution": true, "timeout": true, "canceled": true,
+	"internal": true, "unavailable": true, "not_found": true,
+}
+
 // instantQuery asks Prometheus for query at time at and returns its one
-// value, or a note saying why there is none.
+// value, or a note saying why there is none. Errors are *promError.
 func instantQuery(ctx context.Context, client *http.Client, base, query string, at time.Time) (float64, string, error) {
 	u := strings.TrimRight(base, "/") + "/api/v1/query?" + url.Values{
 		"query": {query}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)},
 	}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, "", err
+		return 0, "", promFailure(PromNotSet, err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("query prometheus: %w", err)
+		return 0, "", promFailure(transportCategory(err), err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, "", fmt.Errorf("read prometheus answer: %w", err)
-	}
-	if resp.StatusCode >= 500 {
-		return 0, "", fmt.Errorf("prometheus answered %d", resp.StatusCode)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPromAnswer+1))
+	switch {
+	case err != nil:
+		return 0, "", promFailure(transportCategory(err), err)
+	case resp.StatusCode >= 500:
+		return 0, "", promFailure(PromStatus5xx, fmt.Errorf("status %d", resp.StatusCode))
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return 0, "", promFailure(PromStatus3xx, fmt.Errorf("status %d to %q", resp.StatusCode, resp.Header.Get("Location")))
+	case len(body) > maxPromAnswer:
+		return 0, "", promFailure(PromBadResponse, fmt.Errorf("answer larger than %d bytes", maxPromAnswer))
 	}
 	var pr promResponse
 	if err := json.Unmarshal(body, &pr); err != nil {
-		return 0, "", fmt.Errorf("decode prometheus answer (status %d): %w", resp.StatusCode, err)
+		if resp.StatusCode >= 400 {
+			return 0, "", promFailure(PromStatus4xx, fmt.Errorf("status %d", resp.StatusCode))
+		}
+		return 0, "", promFailure(PromBadResponse, err)
 	}
 	if pr.Status != "success" {
-		return 0, fmt.Sprintf("prometheus refused the query: %s: %s", pr.ErrorType, pr.Error), nil
+		// Prometheus answers 400 or 422 for a query it rejects: missing
+		// data, the tenant's to fix; its message stays out of the note.
+		kind := pr.ErrorType
+		if !knownErrorTypes[kind] {
+			kind = "bad_data"
+		}
+		return 0, "prometheus refused the query (" + kind + ")", nil
 	}
-	return promValue(pr)
+	v, note, err := promValue(pr)
+	if err != nil {
+		return 0, "", promFailure(PromBadResponse, err)
+	}
+	return v, note, nil
+}
+
+// transportCategory names a failed request or read: timeout or unreachable.
+func transportCategory(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return PromTimeout
+	}
+	return PromUnreachable
 }
 
 // promValue reads a scalar or a one-series vector.
@@ -264,7 +367,7 @@ func promValue(pr promResponse) (float64, string, error) {
 			return 0, fmt.Sprintf("%d series; aggregate the query to one (sum, max...)", len(series)), nil
 		}
 	default:
-		return 0, fmt.Sprintf("result type %q; the query must return a scalar or one series", pr.Data.ResultType), nil
+		return 0, "the result is not a scalar or a vector; the query must return a scalar or one series", nil
 	}
 	if len(sample) != 2 {
 		return 0, "", fmt.Errorf("prometheus sample has %d parts", len(sample))
@@ -272,7 +375,7 @@ func promValue(pr promResponse) (float64, string, error) {
 	text, _ := sample[1].(string)
 	v, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Sprintf("value %q is not a finite number", text), nil
+		return 0, "the value is not a finite number", nil
 	}
 	return v, "", nil
 }

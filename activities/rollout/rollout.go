@@ -26,9 +26,12 @@ import (
 type Activities struct {
 	DB    *pgxpool.Pool
 	Flags *store.Store
-	// HTTP queries Prometheus.
-	HTTP *http.Client
-	Log  *slog.Logger
+	// HTTP queries Prometheus (NewPrometheusClient); PrometheusURL is the
+	// server, from configuration (PLATFORM_PROMETHEUS_URL), never from a
+	// rollout. Empty fails every Prometheus observation as not_configured.
+	HTTP          *http.Client
+	PrometheusURL string
+	Log           *slog.Logger
 
 	rollbacks *prometheus.CounterVec
 }
@@ -47,7 +50,7 @@ func New(db *pgxpool.Pool, reg prometheus.Registerer, log *slog.Logger) (*Activi
 	case err != nil:
 		return nil, fmt.Errorf("register rollout metrics: %w", err)
 	}
-	return &Activities{DB: db, Flags: &store.Store{DB: db}, HTTP: &http.Client{Timeout: 10 * time.Second},
+	return &Activities{DB: db, Flags: &store.Store{DB: db}, HTTP: NewPrometheusClient(10 * time.Second),
 		Log: log, rollbacks: rollbacks}, nil
 }
 

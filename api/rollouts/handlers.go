@@ -47,6 +47,10 @@ type Deps struct {
 	Protect func(scope string, h http.Handler) http.Handler
 	// CursorSecret signs pagination cursors.
 	CursorSecret []byte
+	// HasPrometheus says whether the platform has a Prometheus server for
+	// rollout guards (PLATFORM_PROMETHEUS_URL); without one, guards with
+	// source "prometheus" are refused.
+	HasPrometheus bool
 	// WorkflowURL is the Temporal UI's URL of the namespace's workflows
 	// ("…/namespaces/default/workflows/"); empty leaves links out.
 	WorkflowURL string
@@ -107,9 +111,10 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 // valid, the flag and its variants exist, and the rollout may start now.
 func (h *handlers) validate(ctx context.Context, req createRequest) (rollout.Input, error) {
 	caller, _ := auth.FromContext(ctx)
+	guardIn, errs := req.Guard.input(h.HasPrometheus)
 	in := rollout.Input{Principal: caller.Name, Flag: req.Flag, Variant: req.Variant, Control: req.Control,
-		Steps: req.Steps, Guard: req.Guard}
-	if errs := in.Validate(); len(errs) > 0 {
+		Steps: req.Steps, Guard: guardIn}
+	if errs = append(errs, in.Validate()...); len(errs) > 0 {
 		return in, problem.Validation(fieldErrors(errs)...)
 	}
 	if err := apiflags.MayWrite(caller, in.Flag); err != nil {

@@ -15,11 +15,45 @@ import (
 
 // createRequest is the body of POST /v1/rollouts.
 type createRequest struct {
-	Flag    string             `json:"flag"`
-	Variant string             `json:"variant"`
-	Control string             `json:"control"`
-	Steps   []rollout.Step     `json:"steps"`
-	Guard   rollout.GuardInput `json:"guard"`
+	Flag    string         `json:"flag"`
+	Variant string         `json:"variant"`
+	Control string         `json:"control"`
+	Steps   []rollout.Step `json:"steps"`
+	Guard   guardRequest   `json:"guard"`
+}
+
+// guardRequest is the guard of a create request: rollout.GuardInput, whose
+// prometheus settings name queries only. The server is the platform's
+// (PLATFORM_PROMETHEUS_URL); a url, which requests once carried, is refused
+// with its pointer rather than as an unknown field of the guard.
+type guardRequest struct {
+	rollout.GuardInput
+	Prometheus *prometheusRequest `json:"prometheus,omitempty"`
+}
+
+type prometheusRequest struct {
+	rollout.PrometheusGuard
+	URL *json.RawMessage `json:"url,omitempty"`
+}
+
+// input is the guard as the workflow takes it, and the field errors of what
+// the workflow's validation cannot see: a url, and a Prometheus guard when
+// the platform has no Prometheus (hasPrometheus false).
+func (g guardRequest) input(hasPrometheus bool) (rollout.GuardInput, []validation.FieldError) {
+	in := g.GuardInput
+	var errs []validation.FieldError
+	if g.Prometheus != nil {
+		in.Prometheus = &g.Prometheus.PrometheusGuard
+		if g.Prometheus.URL != nil {
+			errs = append(errs, validation.FieldError{Pointer: "#/guard/prometheus/url", Code: "unknown_field",
+				Detail: "is not a known field: rollouts name queries only, the Prometheus server is the platform's"})
+		}
+	}
+	if in.Source == rollout.GuardSourcePrometheus && !hasPrometheus {
+		errs = append(errs, validation.FieldError{Pointer: "#/guard/source", Code: "unavailable",
+			Detail: `"prometheus" is unavailable: this platform has no Prometheus server configured; use "events"`})
+	}
+	return in, errs
 }
 
 // commandRequest is the optional body of pause, resume and abort.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/acme/platform/activities/retention"
 	"github.com/acme/platform/api"
 	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/flags/store"
@@ -130,6 +131,9 @@ func (d *deps) workerDeps() worker.Deps {
 		ControlMaxActivities: d.cfg.WorkerControlMaxActivities,
 		WebhookMaxInFlight:   d.cfg.WebhookMaxInFlightPerPrincipal,
 		WebhookRate:          d.cfg.WebhookRatePerPrincipal.Limit, WebhookRatePeriod: d.cfg.WebhookRatePerPrincipal.Period,
+		PrometheusURL: d.cfg.PrometheusURL,
+		Retention: retention.Policy{Uploads: d.cfg.RetentionUploads, UsageEvents: d.cfg.RetentionUsageEvents,
+			RolloutEvents: d.cfg.RetentionRolloutEvents, RolloutChecks: d.cfg.RetentionRolloutChecks, FlagAudit: d.cfg.RetentionFlagAudit},
 	}
 }
 

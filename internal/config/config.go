@@ -85,6 +85,17 @@ type Config struct {
 	WorkerControlMaxActivities     int
 	WebhookMaxInFlightPerPrincipal int
 	WebhookRatePerPrincipal        Rate
+
+	// PrometheusURL is the one Prometheus that rollout guards query; empty
+	// refuses guards with source "prometheus". Rollouts name queries only.
+	PrometheusURL string
+	// Retention* is how long rows are kept before the hourly
+	// platform.retention schedule deletes them; 0 keeps them forever.
+	RetentionUploads       time.Duration
+	RetentionUsageEvents   time.Duration
+	RetentionRolloutEvents time.Duration
+	RetentionRolloutChecks time.Duration
+	RetentionFlagAudit     time.Duration
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -259,7 +270,65 @@ func fields() []field {
 				c.WebhookRatePerPrincipal = r
 				return err
 			}},
+		// Rollout guards and retention.
+		{env: "PLATFORM_PROMETHEUS_URL", flag: "prometheus-url", def: "", usage: "Prometheus server that rollout guards with source prometheus query (empty: such guards are refused)", secret: true,
+			set: func(c *Config, v string) error { c.PrometheusURL = strings.TrimRight(v, "/"); return prometheusURL(v) }},
+		retention("PLATFORM_RETENTION_UPLOADS", "retention-uploads", "7d", "uploads and their bytes", time.Hour,
+			func(c *Config) *time.Duration { return &c.RetentionUploads }),
+		retention("PLATFORM_RETENTION_USAGE_EVENTS", "retention-usage-events", "3d", "raw usage events (at least 2d, so the daily roll-up has read them)", 48*time.Hour,
+			func(c *Config) *time.Duration { return &c.RetentionUsageEvents }),
+		retention("PLATFORM_RETENTION_ROLLOUT_EVENTS", "retention-rollout-events", "30d", "rollout outcome events (at least 7d, the longest step hold)", 7*24*time.Hour,
+			func(c *Config) *time.Duration { return &c.RetentionRolloutEvents }),
+		retention("PLATFORM_RETENTION_ROLLOUT_CHECKS", "retention-rollout-checks", "30d", "rollout guard checks (at least 7d, the longest step hold)", 7*24*time.Hour,
+			func(c *Config) *time.Duration { return &c.RetentionRolloutChecks }),
+		retention("PLATFORM_RETENTION_FLAG_AUDIT", "retention-flag-audit", "365d", "flag audit entries", 24*time.Hour,
+			func(c *Config) *time.Duration { return &c.RetentionFlagAudit }),
 	}
+}
+
+// retention is a retention setting: a duration such as 7d or 36h, at least
+// floor, or 0 to keep rows forever.
+func retention(env, flag, def, what string, floor time.Duration, dst func(*Config) *time.Duration) field {
+	return field{env: env, flag: flag, def: def,
+		usage: "how long " + what + " are kept (0 keeps them forever)",
+		set: func(c *Config, v string) error {
+			d, err := parseRetention(v, floor)
+			*dst(c) = d
+			return err
+		}}
+}
+
+// parseRetention reads a retention: 0, N days ("7d") or a Go duration ("36h").
+func parseRetention(v string, floor time.Duration) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		var n int
+		n, err = intIn(days, 0, 36500)
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err != nil || d < 0 {
+		return 0, errors.New("must be 0, a number of days such as 7d, or a duration such as 36h")
+	}
+	if d != 0 && d < floor {
+		return 0, fmt.Errorf("must be 0 (keep forever) or at least %s", floor)
+	}
+	return d, nil
+}
+
+// prometheusURL accepts an empty value (no Prometheus) or an http(s) URL
+// with a host and no query or fragment, to which /api/v1/query is appended.
+func prometheusURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(v, "?#") {
+		return errors.New("must be an http or https URL with no query or fragment")
+	}
+	return nil
 }
 
 // cronLike accepts an empty value (disabled) or five space-separated cron
@@ -344,6 +413,12 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_allowed_networks", c.WebhookAllowedNetworks),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
+		slog.String("prometheus_url", maskURL(c.PrometheusURL)),
+		slog.Duration("retention_uploads", c.RetentionUploads),
+		slog.Duration("retention_usage_events", c.RetentionUsageEvents),
+		slog.Duration("retention_rollout_events", c.RetentionRolloutEvents),
+		slog.Duration("retention_rollout_checks", c.RetentionRolloutChecks),
+		slog.Duration("retention_flag_audit", c.RetentionFlagAudit),
 		slog.String("backup_url", maskURL(c.BackupURL)),
 		slog.Int("backup_retention", c.BackupRetention),
 		slog.String("ops_addr", c.OpsAddr),

@@ -178,3 +178,31 @@ func TestLoad_OpsListenerAndShutdownDelay(t *testing.T) {
 		t.Error("a negative delay was accepted")
 	}
 }
+func TestLoad_RetentionAndPrometheus(t *testing.T) {
+	c, err := load(nil, lookupFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	if c.RetentionUploads != 7*day || c.RetentionUsageEvents != 3*day || c.RetentionRolloutEvents != 30*day ||
+		c.RetentionRolloutChecks != 30*day || c.RetentionFlagAudit != 365*day || c.PrometheusURL != "" {
+		t.Errorf("defaults %v %v %v %v %v %q", c.RetentionUploads, c.RetentionUsageEvents, c.RetentionRolloutEvents,
+			c.RetentionRolloutChecks, c.RetentionFlagAudit, c.PrometheusURL)
+	}
+	c, err = load(nil, lookupFrom(map[string]string{"PLATFORM_RETENTION_UPLOADS": "0", "PLATFORM_RETENTION_FLAG_AUDIT": "36h",
+		"PLATFORM_PROMETHEUS_URL": "http://prom:9090/"}))
+	if err != nil || c.RetentionUploads != 0 || c.RetentionFlagAudit != 36*time.Hour || c.PrometheusURL != "http://prom:9090" {
+		t.Errorf("%v %v %q %v", c.RetentionUploads, c.RetentionFlagAudit, c.PrometheusURL, err)
+	}
+	for name, value := range map[string]string{
+		"PLATFORM_RETENTION_USAGE_EVENTS":   "1d", // the daily roll-up may not have read them yet
+		"PLATFORM_RETENTION_ROLLOUT_CHECKS": "6d",
+		"PLATFORM_RETENTION_UPLOADS":        "-1h",
+		"PLATFORM_RETENTION_FLAG_AUDIT":     "a year",
+		"PLATFORM_PROMETHEUS_URL":           "http://prom:9090/#",
+	} {
+		if _, err := load(nil, lookupFrom(map[string]string{name: value})); err == nil {
+			t.Errorf("%s=%q accepted", name, value)
+		}
+	}
+}

@@ -171,3 +171,8 @@ type FinalEvidence struct {
 	Checks   []guard.Check `json:"checks,omitempty"`
 	Evidence *Evidence     `json:"evidence,omitempty"`
 }
+
+// ErrTypeObserveFailed is the type of an observe activity error whose
+// message is a category safe to show a tenant ("prometheus: timeout");
+// other errors are noted without their text.
+const ErrTypeObserveFailed = "ObserveFailed"

@@ -451,9 +451,25 @@ func (w *rollout) observe(ctx workflow.Context, step Step) ObserveResult {
 	}).Get(ctx, &obs)
 	if err != nil {
 		return ObserveResult{FlagVersion: w.st.FlagVersion,
-			Evidence: Evidence{Source: w.guard.Source, Notes: []string{"observation failed: " + err.Error()}}}
+			Evidence: Evidence{Source: w.guard.Source, Notes: []string{observeFailure(err)}}}
 	}
 	return obs
+}
+
+// observeFailure is the note of a failed observation. Tenants read it, so it
+// carries the activity's category (ErrTypeObserveFailed) and never an
+// error's text, which may hold addresses, transport errors or the worker's
+// identity; those stay in the workflow's history and the worker's log.
+func observeFailure(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrTypeObserveFailed {
+		return "observation failed: " + app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "observation failed: timeout"
+	}
+	return "observation failed"
 }
 
 func lastChecks(cs []guard.Check) []guard.Check {

@@ -446,3 +446,38 @@ func TestRollout_StartedUpdateAnswersOnceTheRowIsWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestRollout_FailedObservationNotesOnlyACategory: an observation that keeps
+// failing is noted in the check's evidence, which tenants read, without the
+// error's text (transport errors, addresses, worker identity).
+func TestRollout_FailedObservationNotesOnlyACategory(t *testing.T) {
+	for name, tt := range map[string]struct {
+		err  error
+		want string
+	}{
+		"categorised": {temporal.NewApplicationError("prometheus: unreachable", ErrTypeObserveFailed), "observation failed: prometheus: unreachable"},
+		"other":       {errors.New("dial tcp 10.0.0.5:22: malformed HTTP response \"SSH-2.0-OpenSSH\""), "observation failed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeFlag{version: 1, observe: healthy}
+			env := newRolloutEnv(t, f)
+			env.OnActivity(ObserveActivity, mock.Anything, mock.Anything).Return(ObserveResult{}, tt.err)
+			env.ExecuteWorkflow(Workflow, rolloutInput(Step{10, 10}, Step{100, 10}))
+			result(t, env)
+			var notes []string
+			for _, r := range f.records {
+				if r.Check != nil {
+					notes = append(notes, r.Check.Evidence.Notes...)
+				}
+			}
+			if len(notes) == 0 {
+				t.Fatal("no check recorded")
+			}
+			for _, n := range notes {
+				if n != tt.want {
+					t.Fatalf("note %q, want %q", n, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -2,7 +2,7 @@ package rollout
 
 import (
 	"fmt"
-	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -88,17 +88,20 @@ type GuardInput struct {
 	Prometheus                *PrometheusGuard `json:"prometheus,omitempty"`
 }
 
-// PrometheusGuard says where and how to read a cohort's numbers from
-// Prometheus. Each query is a PromQL template: {{variant}} becomes the
-// cohort's variant (escaped for a PromQL string), {{flag}} the flag key and
-// {{window}} the time since the step began, e.g. "90s". ErrorRateQuery must
-// give a fraction (0..1) and LatencyQuery the p95 latency in milliseconds,
-// each as a scalar or a one-series vector. SamplesQuery, optional, gives the
-// cohort's request count; without it a cohort with an error rate counts as
-// min_samples requests, and the query should then only answer when there
-// is enough traffic.
+// PrometheusGuard says how to read a cohort's numbers from Prometheus: the
+// server is the platform's (PLATFORM_PROMETHEUS_URL), never the request's,
+// so that a rollout cannot make the worker dial an address of its choosing.
+// Each query is a PromQL template: {{variant}} becomes the cohort's variant
+// (escaped for a PromQL string), {{flag}} the flag key and {{window}} the
+// time since the step began, e.g. "90s". Every query must select its series
+// with the matchers label="{{flag}}" and label="{{variant}}", so that the
+// cohorts differ and flags sharing variant names (on, off) do not mix.
+// ErrorRateQuery must give a fraction (0..1) and LatencyQuery the p95
+// latency in milliseconds, each as a scalar or a one-series vector.
+// SamplesQuery, optional, gives the cohort's request count; without it a
+// cohort with an error rate counts as min_samples requests, and the query
+// should then only answer when there is enough traffic.
 type PrometheusGuard struct {
-	URL            string `json:"url"`
 	ErrorRateQuery string `json:"error_rate_query"`
 	LatencyQuery   string `json:"latency_query"`
 	SamplesQuery   string `json:"samples_query,omitempty"`
@@ -223,20 +226,23 @@ func (v *specErrors) checkPrometheus(p *PrometheusGuard) {
 		v.add(base, "required", "is required with source %q", GuardSourcePrometheus)
 		return
 	}
-	if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.add(base+"/url", "invalid", "must be an http or https URL of the Prometheus server")
-	}
 	for _, q := range []struct{ name, query string }{
-		{"error_rate_query", p.ErrorRateQuery}, {"latency_query", p.LatencyQuery},
+		{"error_rate_query", p.ErrorRateQuery}, {"latency_query", p.LatencyQuery}, {"samples_query", p.SamplesQuery},
 	} {
 		switch {
+		case q.name == "samples_query" && q.query == "":
 		case strings.TrimSpace(q.query) == "":
 			v.add(base+"/"+q.name, "required", "must be a PromQL template")
-		case !strings.Contains(q.query, "{{variant}}"):
-			v.add(base+"/"+q.name, "invalid", "must contain {{variant}}, so that treatment and control differ")
+		case !flagMatcher.MatchString(q.query) || !variantMatcher.MatchString(q.query):
+			v.add(base+"/"+q.name, "invalid", `must select its series with label="{{flag}}" and label="{{variant}}" matchers, so that treatment and control differ and other flags do not mix in`)
 		}
 	}
-	if p.SamplesQuery != "" && !strings.Contains(p.SamplesQuery, "{{variant}}") {
-		v.add(base+"/samples_query", "invalid", "must contain {{variant}}, so that treatment and control differ")
-	}
 }
+
+// flagMatcher and variantMatcher find an equality label matcher on the
+// placeholder, e.g. flag="{{flag}}". They check a convention that keeps
+// cohorts apart, not a security boundary: the server is the operator's.
+var (
+	flagMatcher    = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*\s*=\s*"\{\{flag\}\}"`)
+	variantMatcher = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*\s*=\s*"\{\{variant\}\}"`)
+)

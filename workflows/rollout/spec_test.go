@@ -33,9 +33,21 @@ func TestRolloutInput_ValidateReportsPointers(t *testing.T) {
 		{"thresholds", func(in *Input) { in.Guard.MinSamples = &zero }, []string{"#/guard/min_samples"}},
 		{"prometheus without settings", func(in *Input) { in.Guard.Source = GuardSourcePrometheus }, []string{"#/guard/prometheus"}},
 		{"prometheus queries without {{variant}}", func(in *Input) {
-			in.Guard = GuardInput{Source: GuardSourcePrometheus, Prometheus: &PrometheusGuard{URL: "ftp://x",
+			in.Guard = GuardInput{Source: GuardSourcePrometheus, Prometheus: &PrometheusGuard{
 				ErrorRateQuery: "sum(errors)", LatencyQuery: "", SamplesQuery: "sum(x)"}}
-		}, []string{"#/guard/prometheus/url", "#/guard/prometheus/error_rate_query", "#/guard/prometheus/latency_query", "#/guard/prometheus/samples_query"}},
+		}, []string{"#/guard/prometheus/error_rate_query", "#/guard/prometheus/latency_query", "#/guard/prometheus/samples_query"}},
+		{"prometheus queries", func(in *Input) {
+			in.Guard = GuardInput{Source: GuardSourcePrometheus, Prometheus: &PrometheusGuard{
+				ErrorRateQuery: `sum(rate(errors{flag="{{flag}}", variant="{{variant}}"}[{{window}}]))`,
+				LatencyQuery:   `max(p95{variant = "{{variant}}",flag="{{flag}}"})`}}
+		}, nil},
+		{"prometheus queries must match the flag and variant labels", func(in *Input) {
+			in.Guard = GuardInput{Source: GuardSourcePrometheus, Prometheus: &PrometheusGuard{
+				ErrorRateQuery: `sum(errors{variant="{{variant}}"})`,               // no flag: other flags' "on" cohorts mix in
+				LatencyQuery:   `max(p95{flag="{{flag}}"}) + {{variant}}`,          // the variant not as a label value
+				SamplesQuery:   `sum(n{flag=~"{{flag}}", variant!="{{variant}}"})`, // not equality matchers
+			}}
+		}, []string{"#/guard/prometheus/error_rate_query", "#/guard/prometheus/latency_query", "#/guard/prometheus/samples_query"}},
 		{"prometheus settings with events", func(in *Input) { in.Guard.Prometheus = &PrometheusGuard{} }, []string{"#/guard/prometheus"}},
 	}
 	for _, tt := range tests {
