@@ -23,6 +23,7 @@ func TestRetention_ScheduledAtWorkerStartAndPurges(t *testing.T) {
 		done <- worker.Run(ctx, worker.Deps{Temporal: testenv.Temporal(t), TaskQueue: s.cfg.TaskQueue, DB: s.DB,
 			Redis: s.Redis, Keys: s.Keys, Log: testenv.Logger(t), DrainTimeout: 2 * time.Second,
 			ActivityPollers: 2, WorkflowPollers: 2, MaxActivities: 10,
+			ControlTaskQueue: s.cfg.ControlTaskQueue, ControlMaxActivities: 10,
 			Retention: retention.Policy{RolloutEvents: 7 * 24 * time.Hour}})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
@@ -33,7 +34,7 @@ func TestRetention_ScheduledAtWorkerStartAndPurges(t *testing.T) {
 		}
 	}
 
-	h := s.Temporal.ScheduleClient().GetHandle(context.Background(), wfretention.ScheduleID(s.cfg.TaskQueue))
+	h := s.Temporal.ScheduleClient().GetHandle(context.Background(), wfretention.ScheduleID(s.cfg.ControlTaskQueue))
 	t.Cleanup(func() { _ = h.Delete(context.Background()) })
 	eventually(t, 10*time.Second, "the retention schedule", func() bool {
 		d, err := h.Describe(context.Background())
