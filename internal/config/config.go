@@ -62,6 +62,12 @@ type Config struct {
 
 	DevDir      string
 	TemporalCLI string
+
+	// Uploads in progress (security review H5).
+	UploadMaxConcurrent             int
+	UploadMaxConcurrentPerPrincipal int
+	UploadMinBytesPerSecond         int64
+	UploadMinRateGrace              time.Duration
 }
 
 // Rate is a quota: Limit requests per Period.
@@ -170,6 +176,27 @@ func fields() []field {
 			set: func(c *Config, v string) error { c.DevDir = v; return nonEmpty(v) }},
 		{env: "PLATFORM_TEMPORAL_CLI", flag: "temporal-cli", def: "bin/temporal", usage: "Temporal CLI that platform dev starts as the dev server",
 			set: func(c *Config, v string) error { c.TemporalCLI = v; return nonEmpty(v) }},
+		// Uploads in progress (security review H5).
+		{env: "PLATFORM_UPLOAD_MAX_CONCURRENT", flag: "upload-max-concurrent", def: "32", usage: "uploads one API process receives at once (503 with Retry-After beyond)",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.UploadMaxConcurrent = n; return err }},
+		{env: "PLATFORM_UPLOAD_MAX_CONCURRENT_PER_PRINCIPAL", flag: "upload-max-concurrent-per-principal", def: "4", usage: "uploads one principal sends to one API process at once (429 with Retry-After beyond)",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 10000)
+				c.UploadMaxConcurrentPerPrincipal = n
+				return err
+			}},
+		{env: "PLATFORM_UPLOAD_MIN_BYTES_PER_SECOND", flag: "upload-min-bytes-per-second", def: "16384", usage: "slowest average upload rate accepted after the grace period (408 below)",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 1<<30)
+				c.UploadMinBytesPerSecond = int64(n)
+				return err
+			}},
+		{env: "PLATFORM_UPLOAD_MIN_RATE_GRACE", flag: "upload-min-rate-grace", def: "5s", usage: "time an upload may take beyond what the minimum rate allows for its bytes so far",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 0, 5*time.Minute)
+				c.UploadMinRateGrace = d
+				return err
+			}},
 	}
 }
 
@@ -234,6 +261,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_allowed_networks", c.WebhookAllowedNetworks),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
+		slog.Int("upload_max_concurrent", c.UploadMaxConcurrent),
+		slog.Int("upload_max_concurrent_per_principal", c.UploadMaxConcurrentPerPrincipal),
+		slog.Int64("upload_min_bytes_per_second", c.UploadMinBytesPerSecond),
+		slog.Duration("upload_min_rate_grace", c.UploadMinRateGrace),
 	}
 	return slog.GroupValue(attrs...)
 }
