@@ -43,9 +43,10 @@ func (s *Server) routes() (http.Handler, error) {
 	authn.OnFailure = limiter.ChargeFailedAuth
 	authn.Throttled = limiter.Throttled // before any key lookup
 	idem := idempotency.New(s.deps.Redis, s.deps.Keys, cfg.IdempotencyTTL, s.deps.Log)
-	protect := func(scope string, h http.Handler) http.Handler {
-		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal, idem.Middleware)
+	authorize := func(scope string, h http.Handler) http.Handler {
+		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal)
 	}
+	protect := func(scope string, h http.Handler) http.Handler { return authorize(scope, idem.Middleware(h)) }
 	public := func(h http.Handler) http.Handler { return limiter.Anonymous(h) }
 	s.openapi = OpenAPI(cfg.PublicBaseURL)
 
@@ -70,6 +71,13 @@ func (s *Server) routes() (http.Handler, error) {
 		Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue, Protect: protect})
 	keys.Routes(r, keys.Deps{Store: &keys.Store{DB: s.deps.DB}, Protect: protect, Forget: authn.Forget, CursorSecret: secret})
 	s.jobRoutes(r, protect, secret)
+	// Uploads put their gate and the receiving of the body between the rate
+	// limit and idempotency, which then fingerprints the spooled body.
+	uploads.Routes(r, uploads.Deps{Store: &uploads.Store{DB: s.deps.DB}, Starter: s.jobStarter(),
+		Authorize: authorize, Idempotent: idem.Middleware, Limits: uploads.Limits{
+			MaxConcurrent: cfg.UploadMaxConcurrent, MaxPerPrincipal: cfg.UploadMaxConcurrentPerPrincipal,
+			MinBytesPerSecond: cfg.UploadMinBytesPerSecond, Grace: cfg.UploadMinRateGrace,
+		}})
 	s.flagRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
@@ -83,18 +91,20 @@ func (s *Server) routes() (http.Handler, error) {
 	), nil
 }
 
-// jobRoutes registers the background jobs' resources: jobs, uploads, usage
-// and the webhook signing secret.
+// jobRoutes registers the background jobs' resources: jobs, usage and the
+// webhook signing secret (uploads are registered beside it, in routes).
 func (s *Server) jobRoutes(r *mux.Router, protect func(string, http.Handler) http.Handler, secret []byte) {
 	cfg := s.deps.Config
 	jobStore := &jobs.Store{DB: s.deps.DB}
-	uploadStore := &uploads.Store{DB: s.deps.DB}
-	starter := &jobs.Starter{Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue, Store: jobStore}
-	jobs.Routes(r, jobs.Deps{Store: jobStore, Starter: starter, Temporal: s.deps.Temporal, Uploads: uploadStore,
+	jobs.Routes(r, jobs.Deps{Store: jobStore, Starter: s.jobStarter(), Temporal: s.deps.Temporal, Uploads: &uploads.Store{DB: s.deps.DB},
 		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, CursorSecret: secret, Protect: protect})
-	uploads.Routes(r, uploads.Deps{Store: uploadStore, Starter: starter, Protect: protect})
 	usage.Routes(r, usage.Deps{Store: &usage.Store{DB: s.deps.DB}, CursorSecret: secret, Protect: protect})
 	webhooksecret.Routes(r, webhooksecret.Deps{Store: &webhooksecret.Store{DB: s.deps.DB}, Protect: protect})
+}
+
+// jobStarter is the Starter of jobs, ?process=true uploads included.
+func (s *Server) jobStarter() *jobs.Starter {
+	return &jobs.Starter{Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TaskQueue, Store: &jobs.Store{DB: s.deps.DB}}
 }
 
 // limitBodies caps request bodies at limit, or at the limit of paths listed

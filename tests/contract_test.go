@@ -151,7 +151,7 @@ func TestContract_MethodNotAllowedListsAllow(t *testing.T) {
 func TestContract_ProblemPagesServeEveryCode(t *testing.T) {
 	s := newStack(t)
 	for _, code := range []string{"invalid_json", "validation_failed", "invalid_cursor", "invalid_idempotency_key",
-		"unauthenticated", "insufficient_scope", "not_found", "method_not_allowed", "conflict",
+		"unauthenticated", "insufficient_scope", "not_found", "method_not_allowed", "request_timeout", "conflict",
 		"idempotency_request_in_progress", "precondition_failed", "payload_too_large", "unsupported_media_type",
 		"idempotency_key_reused", "rate_limited", "internal", "unavailable"} {
 		res := s.do("GET", "/problems/"+code, nil)

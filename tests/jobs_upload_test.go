@@ -1,13 +1,17 @@
 package tests
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +187,170 @@ func (s *stack) flushRedis(t *testing.T) {
 	}
 	if err := iter.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stalledUpload opens a raw connection and starts an upload that announces
+// size bytes and then sends one byte per interval until stop is closed or
+// the connection breaks. The response (if any) arrives on the channel.
+func (s *stack) stalledUpload(t *testing.T, secret string, size int, interval time.Duration, stop <-chan struct{}) <-chan *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	fmt.Fprintf(conn, "POST /v1/uploads HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", secret, size)
+	go func() {
+		for i := 0; i < size; i++ {
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+	out := make(chan *http.Response, 1)
+	go func() {
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			out <- nil
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		out <- resp
+	}()
+	return out
+}
+
+// H5: uploads trickling at a few bytes per second end with 408 once below
+// the minimum rate, and never hold a Postgres connection while they trickle.
+func TestJobsUpload_StalledUploadsGet408WithoutHoldingAConnection(t *testing.T) {
+	s := newAPIStack(t, func(c *config.Config) {
+		c.UploadMinBytesPerSecond = 1024
+		c.UploadMinRateGrace = 2 * time.Second
+	})
+	secret := s.key("acme", "jobs:write")
+	const stalled = 3
+	stop := make(chan struct{})
+	defer close(stop)
+	var answers []<-chan *http.Response
+	for range stalled {
+		answers = append(answers, s.stalledUpload(t, secret, 100000, 200*time.Millisecond, stop))
+	}
+	time.Sleep(500 * time.Millisecond) // past authentication's lookups
+	maxHeld := int32(0)
+	sampling := make(chan struct{})
+	go func() {
+		defer close(sampling)
+		for i := 0; i < 40; i++ {
+			maxHeld = max(maxHeld, s.DB.Stat().AcquiredConns())
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	<-sampling
+	for i, ch := range answers {
+		resp := <-ch
+		if resp == nil || resp.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("stalled upload %d: got %+v, want 408", i, resp)
+		}
+	}
+	if maxHeld >= stalled {
+		t.Errorf("%d Postgres connections held while %d uploads stalled", maxHeld, stalled)
+	}
+	if n := s.count(t, `SELECT count(*) FROM uploads`); n != 0 {
+		t.Errorf("%d uploads stored", n)
+	}
+}
+
+// H5: one principal's uploads in progress are capped: of three that never
+// finish, with a cap of two, one is refused at once with 429 and
+// Retry-After; other principals are not affected.
+func TestJobsUpload_ConcurrentUploadsOfOnePrincipalAreCapped(t *testing.T) {
+	s := newAPIStack(t, func(c *config.Config) {
+		c.UploadMaxConcurrentPerPrincipal = 2
+		c.UploadMinRateGrace = time.Minute
+	})
+	secret := s.key("acme", "jobs:write")
+	stop := make(chan struct{})
+	defer close(stop)
+	answers := make(chan *http.Response, 3)
+	for range 3 {
+		ch := s.stalledUpload(t, secret, 1000, time.Second, stop)
+		go func() { answers <- <-ch }()
+	}
+	select {
+	case resp := <-answers:
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("first answer = %+v, want 429 with Retry-After", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("three uploads of one principal in progress and none refused")
+	}
+	select {
+	case resp := <-answers:
+		t.Errorf("a second upload ended: %+v", resp)
+	case <-time.After(500 * time.Millisecond):
+	}
+	other := s.upload(t, "/v1/uploads", "text/plain", strings.NewReader("small"), bearer(s.key("globex", "jobs:write"))...)
+	if other.Status != http.StatusCreated {
+		t.Errorf("another principal's upload = %d %s", other.Status, other.Body)
+	}
+	extra := s.upload(t, "/v1/uploads", "text/plain", strings.NewReader("small"), bearer(secret)...)
+	checkProblem(t, extra, http.StatusTooManyRequests, "rate_limited")
+}
+
+// chunkGuard is an upload body that fails the test when one Read asks for
+// more than a MiB: buffering the body whole (io.ReadAll) asks for ever
+// larger reads, streaming it does not.
+type chunkGuard struct {
+	t    *testing.T
+	left int
+}
+
+func (g *chunkGuard) Read(p []byte) (int, error) {
+	if len(p) > 1<<20 {
+		g.t.Fatalf("the upload body was read into a %d-byte buffer", len(p))
+	}
+	if g.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), g.left)
+	for i := range p[:n] {
+		p[i] = 'x'
+	}
+	g.left -= n
+	return n, nil
+}
+
+// H5: an idempotent 8 MiB upload is streamed to its spool, not held in
+// memory by the idempotency middleware.
+func TestJobsUpload_IdempotentUploadIsNotBufferedInMemory(t *testing.T) {
+	s := newAPIStack(t)
+	const size = 8 << 20
+	req := httptest.NewRequest(http.MethodPost, "/v1/uploads", &chunkGuard{t: t, left: size})
+	req.Header.Set("Authorization", "Bearer "+s.key("acme", "jobs:write"))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Idempotency-Key", "big-1")
+	rec := httptest.NewRecorder()
+	s.API.Handler().ServeHTTP(rec, req)
+	var up uploadJSON
+	if err := json.Unmarshal(rec.Body.Bytes(), &up); err != nil || rec.Code != http.StatusCreated {
+		t.Fatalf("upload = %d %s", rec.Code, rec.Body)
+	}
+	sum := sha256.Sum256(bytes.Repeat([]byte("x"), size))
+	if up.Size != size || up.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("upload = %+v", up)
+	}
+	retry := httptest.NewRequest(http.MethodPost, "/v1/uploads", &chunkGuard{t: t, left: size})
+	retry.Header = req.Header.Clone()
+	rec = httptest.NewRecorder()
+	s.API.Handler().ServeHTTP(rec, retry)
+	if rec.Code != http.StatusCreated || rec.Header().Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry = %d replayed %q", rec.Code, rec.Header().Get("Idempotent-Replayed"))
 	}
 }

@@ -72,6 +72,9 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	v := toView(k)
 	v.Secret = secret
 	w.Header().Set("Location", "/v1/keys/"+k.ID)
+	// The secret is shown once: no cache keeps it, and no-store also keeps
+	// it out of the idempotency store (a retry gets 409, not the secret).
+	w.Header().Set("Cache-Control", "no-store")
 	return web.WriteJSON(w, http.StatusCreated, v)
 }
 

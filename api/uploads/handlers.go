@@ -1,10 +1,8 @@
 package uploads
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -22,10 +20,15 @@ import (
 
 type handlers struct{ Deps }
 
-// create stores the body as it streams in (the body-limit middleware caps it
-// at PLATFORM_UPLOAD_MAX_BYTES) and, with ?process=true, starts its job.
+// create stores the spooled body (receive put it in the context; the
+// body-limit middleware capped it at PLATFORM_UPLOAD_MAX_BYTES) and, with
+// ?process=true, starts its job.
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	caller, _ := auth.FromContext(r.Context())
+	sp, ok := spoolFrom(r.Context())
+	if !ok {
+		return errors.New("uploads: create runs without a received body")
+	}
 	process, err := processParam(r.URL.Query())
 	if err != nil {
 		return err
@@ -34,16 +37,11 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body := bufio.NewReader(r.Body)
-	if _, err := body.Peek(1); errors.Is(err, io.EOF) {
+	if sp.size == 0 {
 		return problem.Validation(validation.FieldError{Pointer: "#", Code: "required", Detail: "the upload body is empty"})
 	}
 	up, err := h.Store.Create(r.Context(), NewUpload{ID: idempotency.ResourceID(r.Context(), ids.Upload),
-		Principal: caller.Name, ContentType: contentType}, body)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return problem.Newf(problem.PayloadTooLarge, "the upload is larger than %d bytes", tooLarge.Limit)
-	}
+		Principal: caller.Name, ContentType: contentType, Size: sp.size, SHA256: sp.sha256}, sp.file)
 	if err != nil {
 		return err
 	}

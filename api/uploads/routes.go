@@ -6,6 +6,11 @@
 // run on different hosts with no shared disk, and Postgres is the store both
 // already reach. Writing the object and the uploads row in one transaction
 // means an upload either exists whole or not at all.
+//
+// The body is first received into a local temporary file, at no less than a
+// minimum rate, and only then written to Postgres in a short transaction: a
+// slow client holds a file and a slot of the upload gate, never a pooled
+// connection, and never the whole body in memory.
 package uploads
 
 import (
@@ -35,13 +40,25 @@ type Starter interface {
 type Deps struct {
 	Store   *Store
 	Starter Starter
-	// Protect wraps a handler with authentication for scope, rate limiting
-	// and idempotency.
-	Protect func(scope string, h http.Handler) http.Handler
+	// Authorize wraps a handler with authentication for scope and the
+	// per-principal rate limit.
+	Authorize func(scope string, h http.Handler) http.Handler
+	// Idempotent applies the Idempotency-Key. It runs once the body is
+	// spooled, and fingerprints the spool's SHA-256 instead of reading it.
+	Idempotent func(http.Handler) http.Handler
+	// Limits bound the uploads in progress.
+	Limits Limits
 }
 
-// Routes registers the uploads resource on r.
+// Routes registers the uploads resource on r: authentication and rate limit,
+// then the upload gate, then receiving the body, then idempotency.
 func Routes(r *mux.Router, d Deps) {
 	h := &handlers{d}
-	r.Handle(Path, d.Protect(auth.ScopeJobsWrite, web.HandlerFunc(h.create))).Methods(http.MethodPost)
+	next := web.HandlerFunc(h.create)
+	var idempotent http.Handler = next
+	if d.Idempotent != nil {
+		idempotent = d.Idempotent(next)
+	}
+	create := newGate(d.Limits).limit(receive(d.Limits, idempotent))
+	r.Handle(Path, d.Authorize(auth.ScopeJobsWrite, create)).Methods(http.MethodPost)
 }

@@ -2,8 +2,6 @@ package uploads
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,11 +28,14 @@ type Upload struct {
 	CreatedAt   time.Time
 }
 
-// NewUpload is what Create needs besides the body.
+// NewUpload is what Create needs besides the body: its size and SHA-256
+// were measured as it was received.
 type NewUpload struct {
 	ID          string
 	Principal   string
 	ContentType string
+	Size        int64
+	SHA256      string
 }
 
 // chunk is how much one large-object write sends.
@@ -46,19 +47,18 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO NOTHING
 RETURNING created_at`
 
-// Create streams body into a new large object, hashing it on the way, and
-// records it, in one transaction: an interrupted or oversized body leaves
-// nothing behind. An id that exists already (derived from a reused
-// Idempotency-Key) returns the existing upload when its content is the
-// same, and is a conflict otherwise.
+// Create copies body (received already: a local file, not the client's
+// socket, so the transaction is short) into a new large object and records
+// it, in one transaction: an interrupted write leaves nothing behind. An id
+// that exists already (derived from a reused Idempotency-Key) returns the
+// existing upload when its content is the same, and is a conflict otherwise.
 func (s *Store) Create(ctx context.Context, in NewUpload, body io.Reader) (Upload, error) {
-	u := Upload{ID: in.ID, Principal: in.Principal, ContentType: in.ContentType}
+	u := Upload{ID: in.ID, Principal: in.Principal, ContentType: in.ContentType, Size: in.Size, SHA256: in.SHA256}
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		oid, size, sum, err := writeObject(ctx, tx, body)
+		oid, err := writeObject(ctx, tx, body, in.Size)
 		if err != nil {
 			return err
 		}
-		u.Size, u.SHA256 = size, sum
 		err = tx.QueryRow(ctx, insertUpload, u.ID, u.Principal, oid, u.Size, u.SHA256, u.ContentType).Scan(&u.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errExists // rolls back, dropping the new object
@@ -76,24 +76,27 @@ func (s *Store) Create(ctx context.Context, in NewUpload, body io.Reader) (Uploa
 
 var errExists = errors.New("upload id exists")
 
-// writeObject copies body into a new large object in chunks.
-func writeObject(ctx context.Context, tx pgx.Tx, body io.Reader) (oid uint32, size int64, sum string, err error) {
+// writeObject copies body into a new large object in chunks and checks
+// that it had size bytes.
+func writeObject(ctx context.Context, tx pgx.Tx, body io.Reader, size int64) (uint32, error) {
 	los := tx.LargeObjects()
-	oid, err = los.Create(ctx, 0)
+	oid, err := los.Create(ctx, 0)
 	if err != nil {
-		return 0, 0, "", err
+		return 0, err
 	}
 	lo, err := los.Open(ctx, oid, pgx.LargeObjectModeWrite)
 	if err != nil {
-		return 0, 0, "", err
+		return 0, err
 	}
 	defer lo.Close()
-	hash := sha256.New()
-	size, err = io.CopyBuffer(io.MultiWriter(lo, hash), body, make([]byte, chunk))
+	n, err := io.CopyBuffer(lo, body, make([]byte, chunk))
 	if err != nil {
-		return 0, 0, "", err
+		return 0, err
 	}
-	return oid, size, hex.EncodeToString(hash.Sum(nil)), nil
+	if n != size {
+		return 0, fmt.Errorf("wrote %d bytes of a %d-byte upload", n, size)
+	}
+	return oid, nil
 }
 
 // same returns the stored upload with u's id when it has u's principal and

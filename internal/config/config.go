@@ -96,6 +96,12 @@ type Config struct {
 	RetentionRolloutEvents time.Duration
 	RetentionRolloutChecks time.Duration
 	RetentionFlagAudit     time.Duration
+
+	// Uploads in progress (security review H5).
+	UploadMaxConcurrent             int
+	UploadMaxConcurrentPerPrincipal int
+	UploadMinBytesPerSecond         int64
+	UploadMinRateGrace              time.Duration
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -283,6 +289,27 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.RetentionRolloutChecks }),
 		retention("PLATFORM_RETENTION_FLAG_AUDIT", "retention-flag-audit", "365d", "flag audit entries", 24*time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionFlagAudit }),
+		// Uploads in progress (security review H5).
+		{env: "PLATFORM_UPLOAD_MAX_CONCURRENT", flag: "upload-max-concurrent", def: "32", usage: "uploads one API process receives at once (503 with Retry-After beyond)",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.UploadMaxConcurrent = n; return err }},
+		{env: "PLATFORM_UPLOAD_MAX_CONCURRENT_PER_PRINCIPAL", flag: "upload-max-concurrent-per-principal", def: "4", usage: "uploads one principal sends to one API process at once (429 with Retry-After beyond)",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 10000)
+				c.UploadMaxConcurrentPerPrincipal = n
+				return err
+			}},
+		{env: "PLATFORM_UPLOAD_MIN_BYTES_PER_SECOND", flag: "upload-min-bytes-per-second", def: "16384", usage: "slowest average upload rate accepted after the grace period (408 below)",
+			set: func(c *Config, v string) error {
+				n, err := intIn(v, 1, 1<<30)
+				c.UploadMinBytesPerSecond = int64(n)
+				return err
+			}},
+		{env: "PLATFORM_UPLOAD_MIN_RATE_GRACE", flag: "upload-min-rate-grace", def: "5s", usage: "time an upload may take beyond what the minimum rate allows for its bytes so far",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, 0, 5*time.Minute)
+				c.UploadMinRateGrace = d
+				return err
+			}},
 	}
 }
 
@@ -413,6 +440,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("webhook_allowed_networks", c.WebhookAllowedNetworks),
 		slog.Duration("webhook_timeout", c.WebhookTimeout),
 		slog.Int64("upload_max_bytes", c.UploadMaxBytes),
+		slog.Int("upload_max_concurrent", c.UploadMaxConcurrent),
+		slog.Int("upload_max_concurrent_per_principal", c.UploadMaxConcurrentPerPrincipal),
+		slog.Int64("upload_min_bytes_per_second", c.UploadMinBytesPerSecond),
+		slog.Duration("upload_min_rate_grace", c.UploadMinRateGrace),
 		slog.String("prometheus_url", maskURL(c.PrometheusURL)),
 		slog.Duration("retention_uploads", c.RetentionUploads),
 		slog.Duration("retention_usage_events", c.RetentionUsageEvents),

@@ -2,7 +2,9 @@ package idempotency
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
+	"strings"
 )
 
 // storedHeaders are the response headers a replay repeats: those that
@@ -23,10 +25,13 @@ var storedHeaders = []string{
 }
 
 // response is what a completed request answered, as stored for replays.
+// Withheld marks a response that carried a secret: only its status and
+// headers are kept (a tombstone), never its body.
 type response struct {
-	Status int         `json:"status"`
-	Header http.Header `json:"header"`
-	Body   []byte      `json:"-"`
+	Status   int         `json:"status"`
+	Header   http.Header `json:"header"`
+	Body     []byte      `json:"-"`
+	Withheld bool        `json:"-"`
 }
 
 // recorder writes through to the client and keeps a copy of the status, the
@@ -38,6 +43,7 @@ type recorder struct {
 	header   http.Header
 	body     bytes.Buffer
 	overflow bool
+	noStore  bool
 }
 
 func newRecorder(w http.ResponseWriter, limit int) *recorder {
@@ -76,6 +82,7 @@ func (c *recorder) capture(code int) {
 		return
 	}
 	c.status = code
+	c.noStore = noStore(c.Header())
 	c.header = http.Header{}
 	for _, name := range storedHeaders {
 		if vs := c.Header().Values(name); len(vs) > 0 {
@@ -85,7 +92,7 @@ func (c *recorder) capture(code int) {
 }
 
 func (c *recorder) keep(b []byte) {
-	if c.overflow {
+	if c.overflow || c.noStore {
 		return
 	}
 	if c.body.Len()+len(b) > c.limit {
@@ -103,17 +110,80 @@ func (c *recorder) result() (response, bool) {
 	if c.overflow {
 		return response{}, false
 	}
+	if c.noStore {
+		return response{Status: c.status, Header: c.header, Withheld: true}, true
+	}
 	return response{Status: c.status, Header: c.header, Body: c.body.Bytes()}, true
 }
 
-// storable reports whether a response with status may be replayed. The
-// contract stores 2xx and 4xx except 401, 403, 409 and 429: those depend on
-// credentials, state or quota at the moment and a retry should see the
-// present. 5xx (and anything else) releases the key so the retry runs again.
-func storable(status int) bool {
+// noStore reports whether h forbids storing the response. Handlers mark
+// responses that carry a secret (a new API key, a webhook signing secret)
+// Cache-Control: no-store, and the idempotency store is a cache of
+// responses: it keeps such a response's status and headers as a tombstone,
+// never its body, so no secret reaches Redis, in plaintext or otherwise.
+func noStore(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-store") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// storable reports whether resp may be replayed. The contract stores 2xx and
+// 4xx except 401, 403, 409 and 429: those depend on credentials, state or
+// quota at the moment and a retry should see the present. 5xx (and anything
+// else) releases the key so the retry runs again. A withheld response is
+// kept (as a tombstone) only when it succeeded: a failure created nothing,
+// so its retry may as well run again.
+func storable(resp response) bool {
+	status := resp.Status
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
 		return false
 	}
+	if resp.Withheld {
+		return status >= 200 && status < 300
+	}
 	return status >= 200 && status < 300 || status >= 400 && status < 500
+}
+
+// problemType is the media type of the RFC 9457 documents package web writes.
+const problemType = "application/problem+json"
+
+// restamp returns the JSON object body with the members named in values set
+// to them, keeping every other member and the order as they were (bytes
+// included). A body that is not a JSON object comes back unchanged.
+func restamp(body []byte, values map[string]string) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return body
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		var value json.RawMessage
+		if err != nil || !ok || dec.Decode(&value) != nil {
+			return body
+		}
+		if v, ok := values[name]; ok {
+			value, _ = json.Marshal(v)
+		}
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		quoted, _ := json.Marshal(name)
+		out.Write(quoted)
+		out.WriteByte(':')
+		out.Write(value)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return body
+	}
+	out.WriteString("}\n")
+	return out.Bytes()
 }

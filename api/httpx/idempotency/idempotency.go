@@ -14,14 +14,32 @@
 //     If-Match, which already makes a retry safe (a repeated change fails the
 //     precondition with 412), and one retry mechanism per method is easier to
 //     explain than two overlapping ones.
-//   - A record is scoped to (principal, method, route, key), and the contract
-//     also says "same key, different route → 422". Both hold: a key is
-//     additionally bound to the first "METHOD route" it was used on, for the
-//     same retention, and using it on another route is 422, as Stripe does.
+//   - A record is scoped to (principal, API key, method, route, key): only
+//     the credential that made a request gets its replay, after passing
+//     authentication and the route's scope again (the middleware runs inside
+//     them). Another key of the same principal runs the handler, whose own
+//     authorization then decides; the resource id it derives is the same
+//     (see ResourceID), so the store's collision handling answers instead of
+//     a duplicate being created.
+//   - The fingerprint covers the method, the escaped path (the ids in it),
+//     the query in canonical order, the media type and the body's SHA-256:
+//     the same key on /v1/rollouts/rol_B/abort after rol_A is 422, not a
+//     replay of rol_A's answer.
+//   - The contract also says "same key, different route → 422": a key is
+//     additionally bound to the first "METHOD route" it was used on, per
+//     principal, for the same retention, and using it on another route is
+//     422, as Stripe does.
 //     A key is meant to name one operation; reusing it elsewhere is a client
 //     bug that should fail loudly, not silently start a second operation.
 //     The binding is released with the key (5xx, panic), so a failed first
 //     attempt does not pin the key to its route.
+//   - A response marked Cache-Control: no-store carries a secret (a new API
+//     key, a rotated webhook secret). Its body is never stored, encrypted or
+//     not: the key is kept as a tombstone, and a retry gets 409 conflict
+//     naming what was created. The contract shows a secret once; a key that
+//     would re-show it to whoever holds the Idempotency-Key is a second copy
+//     of the secret with a weaker guard, and encryption would only move the
+//     question to who holds PLATFORM_SECRET_KEY.
 //   - Responses are stored only up to 1 MiB of body. A bigger response still
 //     reaches the client, but the key is released: a retry runs the handler
 //     again, which is safe because handlers derive resource ids from the key
@@ -31,16 +49,20 @@
 //     crashed process does not leave the key "in progress" for a day.
 //   - Without Redis the request runs without a record (a warning is logged
 //     once per outage); duplicates are then prevented by ResourceID alone.
-//   - A replayed body is the original one, so a stored problem document
-//     carries the original request_id; the X-Request-Id header stays the
-//     current request's.
+//   - A replayed body is the original one, except that a stored problem
+//     document gets the current request's request_id and trace_id, as its
+//     X-Request-Id and X-Trace-Id headers do.
+//   - Claiming, storing and releasing use a bounded context detached from
+//     the client: a request that arrived whole runs and is recorded even if
+//     its client hangs up at once, as the Starter's start is.
+//   - A route that receives its body itself (uploads spool to disk) passes
+//     its SHA-256 with WithBodySHA256, and the middleware does not read it.
 package idempotency
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -67,9 +89,9 @@ const (
 	// lockGrace is how long a claim outlives the request's deadline, for a
 	// handler that finishes its last write after the deadline.
 	lockGrace = 10 * time.Second
-	// storeTimeout bounds writing the outcome, which must happen even when
-	// the request's own context is done.
-	storeTimeout = 2 * time.Second
+	// redisTimeout bounds claiming the key and writing the outcome, which
+	// must happen even when the request's own context is done.
+	redisTimeout = 2 * time.Second
 )
 
 // Store keeps idempotency records in Redis.
@@ -117,15 +139,19 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := web.ReadBody(r)
-		if err != nil {
-			web.WriteError(w, r, err)
-			return
+		sum, spooled := bodySHA256From(r.Context())
+		if !spooled {
+			body, err := web.ReadBody(r)
+			if err != nil {
+				web.WriteError(w, r, err)
+				return
+			}
+			sum = BodySHA256(body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		sc := scope{principal: p.Name, method: r.Method, route: routeTemplate(r), key: key}
+		sc := scope{principal: p.Name, keyID: p.KeyID, method: r.Method, route: routeTemplate(r), key: key}
 		r = r.WithContext(withScope(r.Context(), sc))
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		s.serve(w, r, next, sc, fingerprint(body))
+		s.serve(w, r, next, sc, fingerprint(r, sum))
 	})
 }
 
@@ -133,9 +159,17 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler, sc scope, fp string) {
 	ctx := r.Context()
 	token := rand.Text()
-	got, resp, err := s.claim(ctx, sc, fp, token, s.lockTTL(ctx))
+	var (
+		got  outcome
+		resp response
+	)
+	err := s.detached(ctx, func(ctx context.Context) (err error) {
+		got, resp, err = s.claim(ctx, sc, fp, token, s.lockTTL(r.Context()))
+		return err
+	})
 	if err != nil {
-		s.degrade(w, r, next, err)
+		s.failed(ctx, err)
+		next.ServeHTTP(w, r)
 		return
 	}
 	s.recovered(ctx)
@@ -143,7 +177,9 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler,
 	case claimed:
 		s.run(w, r, next, sc, token)
 	case done:
-		replay(w, resp)
+		replay(w, r, resp)
+	case withheld:
+		web.WriteError(w, r, withheldProblem(resp))
 	case running:
 		web.WriteError(w, r, inProgress())
 	case otherBody:
@@ -173,7 +209,7 @@ func (s *Store) run(w http.ResponseWriter, r *http.Request, next http.Handler, s
 			slog.Int("limit_bytes", s.maxBody))
 		return
 	}
-	if storable(resp.Status) {
+	if storable(resp) {
 		stored = s.finish(r.Context(), func(ctx context.Context) error { return s.complete(ctx, sc, token, resp) })
 	}
 }
@@ -181,27 +217,21 @@ func (s *Store) run(w http.ResponseWriter, r *http.Request, next http.Handler, s
 // finish runs a Redis write that must happen even when the request's context
 // was cancelled (client gone, deadline passed) and reports whether it worked.
 func (s *Store) finish(ctx context.Context, write func(context.Context) error) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	if err := write(ctx); err != nil {
+	if err := s.detached(ctx, write); err != nil {
 		s.failed(ctx, err)
 		return false
 	}
 	return true
 }
 
-// degrade serves the request without a record when Redis is unreachable: a
-// 500 would turn a cache outage into an API outage, and ResourceID still
-// keeps retries from creating duplicates.
-func (s *Store) degrade(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
-	if ctxErr := r.Context().Err(); ctxErr != nil {
-		// Not an outage: the client left or the deadline passed while we
-		// waited, so the handler would not get far either.
-		web.WriteError(w, r, problem.UnavailableAfter(1, "the request ran out of time", errors.Join(ctxErr, err)))
-		return
-	}
-	s.failed(r.Context(), err)
-	next.ServeHTTP(w, r)
+// detached runs a Redis call with a bounded context that outlives the
+// client's hang-up, like the Starter's start: a request whose body arrived
+// whole is claimed, run and recorded even if the client left right after
+// sending it, so its retry finds the outcome instead of a half-done state.
+func (s *Store) detached(ctx context.Context, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
+	defer cancel()
+	return call(ctx)
 }
 
 // failed logs the first Redis failure of an outage.
@@ -230,16 +260,35 @@ func (s *Store) lockTTL(ctx context.Context) time.Duration {
 }
 
 // replay answers the stored response. Headers set upstream for this request
-// (X-Request-Id, X-Trace-Id, RateLimit) stay as they are.
-func replay(w http.ResponseWriter, resp response) {
+// (X-Request-Id, X-Trace-Id, RateLimit) stay as they are, and a stored
+// problem document gets this request's request_id and trace_id too.
+func replay(w http.ResponseWriter, r *http.Request, resp response) {
 	h := w.Header()
 	for name, vs := range resp.Header {
 		h[http.CanonicalHeaderKey(name)] = vs
 	}
+	body := resp.Body
+	if mediaType(h.Get("Content-Type")) == problemType {
+		body = restamp(body, map[string]string{
+			"request_id": web.RequestID(r.Context()),
+			"trace_id":   web.TraceID(r.Context()),
+		})
+	}
 	h.Set("Idempotent-Replayed", "true")
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	_, _ = w.Write(body)
+}
+
+// withheldProblem answers a retry of a request whose response carried a
+// secret: the secret was shown once and is kept nowhere, so the retry is
+// told what was created instead of getting it again.
+func withheldProblem(resp response) error {
+	detail := "the request with this Idempotency-Key succeeded; its response held a secret, which is shown only once and is not kept for replays"
+	if loc := resp.Header.Get("Location"); loc != "" {
+		detail += "; it created " + loc + " (revoke it if the secret was lost)"
+	}
+	return problem.New(problem.Conflict, detail+". Send a new Idempotency-Key to create another.")
 }
 
 func inProgress() error {

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"mime"
+	"net/http"
 	"strings"
 
 	"github.com/acme/platform/api/httpx/problem"
@@ -18,9 +20,14 @@ const Header = "Idempotency-Key"
 const maxKeyLen = 255
 
 // scope is what a key belongs to. The middleware puts it in the request's
-// context so handlers can derive resource ids from it.
+// context so handlers can derive resource ids from it. keyID, the API key
+// that sent the request, separates records (a replay goes only to the
+// credential that made the request) but not resource ids, which stay
+// (principal, route, key) so that another credential's retry collides with
+// the resource instead of duplicating it.
 type scope struct {
 	principal string
+	keyID     string
 	method    string
 	route     string
 	key       string
@@ -130,8 +137,40 @@ func digest(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// fingerprint identifies a request body.
-func fingerprint(body []byte) string {
+// BodySHA256 is the hex SHA-256 of a request body.
+func BodySHA256(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// fingerprint identifies a request: its method, escaped path (the ids in it),
+// query in canonical order, media type and body. Any difference under one key
+// is "a different request" (422), never a replay of another resource's answer.
+func fingerprint(r *http.Request, bodySHA256 string) string {
+	return digest(r.Method, r.URL.EscapedPath(), r.URL.Query().Encode(), mediaType(r.Header.Get("Content-Type")), bodySHA256)
+}
+
+// mediaType normalises a Content-Type, so that spelling (case, spaces) does
+// not make a retry a different request.
+func mediaType(v string) string {
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return strings.TrimSpace(v)
+	}
+	return mime.FormatMediaType(mt, params)
+}
+
+type bodyDigestKey struct{}
+
+// WithBodySHA256 tells the middleware the request body's SHA-256 (hex), for
+// routes that receive their body before it runs (uploads spool theirs to
+// disk): the middleware then fingerprints the request without reading the
+// body, which stays for the handler.
+func WithBodySHA256(ctx context.Context, sum string) context.Context {
+	return context.WithValue(ctx, bodyDigestKey{}, sum)
+}
+
+func bodySHA256From(ctx context.Context) (string, bool) {
+	sum, ok := ctx.Value(bodyDigestKey{}).(string)
+	return sum, ok
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/idempotency"
+	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/httpx/web"
 	"github.com/acme/platform/internal/testenv"
 )
@@ -59,7 +60,10 @@ type request struct {
 	NoKey     bool
 	Body      string
 	Principal string
+	KeyID     string
 	RequestID string
+	TraceID   string
+	Type      string
 }
 
 func (rq request) build(ctx context.Context) *http.Request {
@@ -76,7 +80,12 @@ func (rq request) build(ctx context.Context) *http.Request {
 		r.Header[idempotency.Header] = []string{rq.Key}
 	}
 	r.Header.Set("X-Test-Principal", rq.Principal)
+	r.Header.Set("X-Test-Key", rq.KeyID)
 	r.Header.Set("X-Request-Id", rq.RequestID)
+	r.Header.Set("X-Test-Trace", rq.TraceID)
+	if rq.Type != "" {
+		r.Header.Set("Content-Type", rq.Type)
+	}
 	return r
 }
 
@@ -93,22 +102,28 @@ func upstream(next http.Handler) http.Handler {
 		id := r.Header.Get("X-Request-Id")
 		w.Header().Set("X-Request-Id", id)
 		ctx := web.WithRequestID(r.Context(), id)
+		ctx = web.WithTraceID(ctx, r.Header.Get("X-Test-Trace"))
 		name := r.Header.Get("X-Test-Principal")
 		if name == "" {
 			name = "acme"
 		}
-		ctx = auth.WithPrincipal(ctx, auth.Principal{Name: name})
+		keyID := r.Header.Get("X-Test-Key")
+		if keyID == "" {
+			keyID = "key_a"
+		}
+		ctx = auth.WithPrincipal(ctx, auth.Principal{Name: name, KeyID: keyID})
 		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// server routes /v1/things (every method) and /v1/others (POST) through the
-// store's middleware to h.
+// server routes /v1/things (every method), /v1/others (POST) and
+// /v1/items/{id}/abort (POST) through the store's middleware to h.
 func server(s *idempotency.Store, h http.Handler) http.Handler {
 	r := mux.NewRouter()
 	r.Handle("/v1/things", s.Middleware(h)).Methods(http.MethodPost, http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete)
 	r.Handle("/v1/others", s.Middleware(h)).Methods(http.MethodPost)
+	r.Handle("/v1/items/{id}/abort", s.Middleware(h)).Methods(http.MethodPost)
 	return upstream(r)
 }
 
@@ -689,5 +704,166 @@ func TestLockTTL_FollowsDeadlineNotRetention(t *testing.T) {
 				t.Errorf("LockTTL = %v, want between %v and %v", got, tc.min, tc.max)
 			}
 		})
+	}
+}
+
+// H4: a record belongs to the credential that made the request. Another key
+// of the same principal never gets its replay: the handler runs again and
+// does its own authorization (resource ids still collide, see ResourceID).
+func TestMiddleware_AnotherCredentialOfThePrincipalGetsNoReplay(t *testing.T) {
+	t.Parallel()
+	h := &counter{}
+	srv := server(newStore(t), h)
+
+	first := send(srv, request{Key: "k1", Body: `{}`, KeyID: "key_a"})
+	other := send(srv, request{Key: "k1", Body: `{}`, KeyID: "key_b"})
+	again := send(srv, request{Key: "k1", Body: `{}`, KeyID: "key_a"})
+
+	if other.Code != 201 || other.Header().Get("Idempotent-Replayed") != "" {
+		t.Errorf("other credential: got %d replayed %q, want the handler to run", other.Code, other.Header().Get("Idempotent-Replayed"))
+	}
+	if n := h.runs.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2", n)
+	}
+	if again.Header().Get("Idempotent-Replayed") != "true" || again.Body.String() != first.Body.String() {
+		t.Errorf("same credential: got %d %s, want the replay of the first", again.Code, again.Body.String())
+	}
+	if first.Header().Get("Location") != other.Header().Get("Location") {
+		t.Errorf("resource ids differ per credential: %s and %s", first.Header().Get("Location"), other.Header().Get("Location"))
+	}
+	onOtherRoute := send(srv, request{Path: "/v1/others", Key: "k1", Body: `{}`, KeyID: "key_b"})
+	if onOtherRoute.Code != 422 || problemCode(t, onOtherRoute) != "idempotency_key_reused" {
+		t.Errorf("other credential, other route: got %d %s, want 422", onOtherRoute.Code, onOtherRoute.Body.String())
+	}
+}
+
+// M1: the path's ids, the query and the media type are part of the request.
+func TestMiddleware_SameKeyOnAnotherResourceQueryOrTypeIs422(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		first, second request
+		replayed      bool
+	}{
+		{"other path id", request{Path: "/v1/items/rol_A/abort"}, request{Path: "/v1/items/rol_B/abort"}, false},
+		{"other query", request{Path: "/v1/things?process=false"}, request{Path: "/v1/things?process=true"}, false},
+		{"other media type", request{Type: "text/csv"}, request{Type: "application/x-ndjson"}, false},
+		{"same query in another order", request{Path: "/v1/things?a=1&b=2"}, request{Path: "/v1/things?b=2&a=1"}, true},
+		{"same media type spelled otherwise", request{Type: "Text/CSV; charset=utf-8"}, request{Type: "text/csv;charset=utf-8"}, true},
+	}
+	srv := server(newStore(t), &counter{})
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := fmt.Sprintf("k%d", i)
+			tc.first.Key, tc.second.Key = key, key
+			first := send(srv, tc.first)
+			second := send(srv, tc.second)
+			if first.Code != 201 {
+				t.Fatalf("first: got %d %s", first.Code, first.Body.String())
+			}
+			if tc.replayed {
+				if second.Header().Get("Idempotent-Replayed") != "true" {
+					t.Errorf("got %d %s, want a replay", second.Code, second.Body.String())
+				}
+				return
+			}
+			if second.Code != 422 || problemCode(t, second) != "idempotency_key_reused" {
+				t.Errorf("got %d %s, want 422 idempotency_key_reused", second.Code, second.Body.String())
+			}
+		})
+	}
+}
+
+// secretHandler answers like key creation: 201 with a secret, no-store.
+type secretHandler struct{ runs atomic.Int64 }
+
+func (s *secretHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.runs.Add(1)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", "/v1/keys/key_new")
+	_ = web.WriteJSON(w, http.StatusCreated, map[string]string{"secret": fmt.Sprintf("plk_topsecret%d", n)})
+}
+
+// H4: a response marked no-store (it carries a secret) is never written to
+// Redis; the key is kept as a tombstone and a retry is told the secret was
+// shown once instead of getting it again or creating another.
+func TestMiddleware_NoStoreResponseIsNotKeptAndItsReplayIs409(t *testing.T) {
+	t.Parallel()
+	rdb, keys := testenv.Redis(t)
+	h := &secretHandler{}
+	srv := server(idempotency.New(rdb, keys, time.Hour, testenv.Logger(t)), h)
+
+	first := send(srv, request{Key: "k1", Body: `{}`, RequestID: "req-1"})
+	second := send(srv, request{Key: "k1", Body: `{}`, RequestID: "req-2"})
+
+	if first.Code != 201 || !strings.Contains(first.Body.String(), "plk_topsecret1") {
+		t.Fatalf("first: got %d %s", first.Code, first.Body.String())
+	}
+	if second.Code != 409 || problemCode(t, second) != "conflict" || strings.Contains(second.Body.String(), "plk_") {
+		t.Errorf("replay: got %d %s, want 409 conflict without the secret", second.Code, second.Body.String())
+	}
+	if !strings.Contains(second.Body.String(), "/v1/keys/key_new") {
+		t.Errorf("replay does not say what was created: %s", second.Body.String())
+	}
+	if n := h.runs.Load(); n != 1 {
+		t.Errorf("handler ran %d times, want 1", n)
+	}
+	ctx := context.Background()
+	names, err := rdb.Keys(ctx, string(keys)+"*").Result()
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no idempotency record in Redis (%v)", err)
+	}
+	for _, name := range names {
+		dump, _ := rdb.Dump(ctx, name).Result()
+		if strings.Contains(dump, "topsecret") {
+			t.Errorf("Redis key %s holds the secret", name)
+		}
+	}
+}
+
+// problemHandler answers 404 as a problem document.
+func problemHandler(w http.ResponseWriter, r *http.Request) {
+	web.WriteError(w, r, problem.New(problem.NotFound, "no such item"))
+}
+
+// A replayed problem document names the request that got it, as its
+// X-Request-Id header does.
+func TestMiddleware_ReplayedProblemCarriesTheCurrentRequestAndTraceID(t *testing.T) {
+	t.Parallel()
+	srv := server(newStore(t), http.HandlerFunc(problemHandler))
+
+	first := send(srv, request{Key: "k1", Body: `{}`, RequestID: "req-1", TraceID: strings.Repeat("a", 32)})
+	second := send(srv, request{Key: "k1", Body: `{}`, RequestID: "req-2", TraceID: strings.Repeat("b", 32)})
+
+	if second.Code != 404 || second.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("second: got %d replayed %q", second.Code, second.Header().Get("Idempotent-Replayed"))
+	}
+	want := strings.NewReplacer("req-1", "req-2", strings.Repeat("a", 32), strings.Repeat("b", 32)).Replace(first.Body.String())
+	if diff := cmp.Diff(want, second.Body.String()); diff != "" {
+		t.Errorf("replayed body (-want +got):\n%s", diff)
+	}
+	if got := second.Header().Get("Content-Length"); got != fmt.Sprint(second.Body.Len()) {
+		t.Errorf("Content-Length %s for %d bytes", got, second.Body.Len())
+	}
+}
+
+// A client that hangs up once its request is sent still gets its request
+// run: the claim, like the Starter's start, is detached from the client.
+func TestMiddleware_ClientGoneBeforeTheClaimStillRuns(t *testing.T) {
+	t.Parallel()
+	h := &counter{}
+	srv := server(newStore(t), h)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, request{Key: "k1", Body: `{}`}.build(ctx))
+	retry := send(srv, request{Key: "k1", Body: `{}`})
+
+	if rec.Code != 201 || h.runs.Load() != 1 {
+		t.Errorf("cancelled request: got %d %s with %d runs, want the handler to run", rec.Code, rec.Body.String(), h.runs.Load())
+	}
+	if retry.Header().Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry: got %d %s, want the stored response", retry.Code, retry.Body.String())
 	}
 }

@@ -10,10 +10,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// A record is a Redis hash under recordKey with fields fp (the body's
+// A record is a Redis hash under recordKey with fields fp (the request's
 // fingerprint), state ("running" or "done"), token (the claiming request's,
 // so that a request whose lock expired cannot overwrite or delete a newer
-// claim), and once done status, header (JSON) and body (raw bytes).
+// claim), and once done status, header (JSON), body (raw bytes) and withheld
+// ("1" when the response carried a secret: body is then empty).
+// recordKey includes the API key id: records are per credential.
 //
 // Next to it, bindingKey holds the "METHOD route" a (principal, key) was
 // first used on, so that the same key on another route is refused. Both keys
@@ -27,9 +29,9 @@ local bound = redis.call('GET', KEYS[2])
 if bound and bound ~= ARGV[2] then
   return {'other_route'}
 end
-local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'status', 'header', 'body')
+local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'status', 'header', 'body', 'withheld')
 if rec[1] then
-  return {'exists', rec[1], rec[2], rec[3], rec[4], rec[5]}
+  return {'exists', rec[1], rec[2], rec[3], rec[4], rec[5], rec[6]}
 end
 redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'token', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -38,12 +40,12 @@ return {'claimed'}
 `)
 
 // completeScript stores the response; retention starts now.
-// KEYS: record, binding. ARGV: token, status, header, body, ttl ms, "METHOD route".
+// KEYS: record, binding. ARGV: token, status, header, body, ttl ms, "METHOD route", withheld.
 var completeScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'header', ARGV[3], 'body', ARGV[4])
+redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'header', ARGV[3], 'body', ARGV[4], 'withheld', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SET', KEYS[2], ARGV[6], 'PX', ARGV[5])
 return 1
@@ -69,6 +71,7 @@ const (
 	claimed    outcome = iota // this request runs the handler
 	running                   // the same request is still running
 	done                      // the same request completed; replay it
+	withheld                  // the same request completed with a secret; do not replay it
 	otherBody                 // the key was used with another body
 	otherRoute                // the key was used on another route
 )
@@ -92,6 +95,9 @@ func (s *Store) claim(ctx context.Context, sc scope, fp, token string, lock time
 		return running, response{}, nil
 	}
 	resp, err := decode(str(res, 3), str(res, 4), str(res, 5))
+	if str(res, 6) == "1" {
+		return withheld, resp, err
+	}
 	return done, resp, err
 }
 
@@ -101,8 +107,12 @@ func (s *Store) complete(ctx context.Context, sc scope, token string, resp respo
 	if err != nil {
 		return fmt.Errorf("encode stored headers: %w", err)
 	}
-	err = completeScript.Run(ctx, s.rdb, s.redisKeys(sc), token, resp.Status, header, resp.Body,
-		s.ttl.Milliseconds(), sc.method+" "+sc.route).Err()
+	body, flag := resp.Body, "0"
+	if resp.Withheld {
+		body, flag = nil, "1"
+	}
+	err = completeScript.Run(ctx, s.rdb, s.redisKeys(sc), token, resp.Status, header, body,
+		s.ttl.Milliseconds(), sc.method+" "+sc.route, flag).Err()
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
 	}
@@ -118,10 +128,13 @@ func (s *Store) release(ctx context.Context, sc scope, token string) error {
 }
 
 // redisKeys are the record and binding keys of sc. The key itself is hashed:
-// it may be 255 characters of anything printable, colons included.
+// it may be 255 characters of anything printable, colons included. The
+// record is per API key, so only the credential that made a request can get
+// its replay; the binding to a route is per principal, so the same key on
+// another route is 422 whichever of the principal's keys sends it.
 func (s *Store) redisKeys(sc scope) []string {
 	return []string{
-		s.keys.Key("idem", sc.principal, digest(sc.method, sc.route, sc.key)),
+		s.keys.Key("idem", sc.principal, digest(sc.keyID, sc.method, sc.route, sc.key)),
 		s.keys.Key("idem", sc.principal, "route", digest(sc.key)),
 	}
 }

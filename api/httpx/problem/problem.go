@@ -23,6 +23,7 @@ const (
 	InsufficientScope            = "insufficient_scope"
 	NotFound                     = "not_found"
 	MethodNotAllowed             = "method_not_allowed"
+	RequestTimeout               = "request_timeout"
 	Conflict                     = "conflict"
 	IdempotencyRequestInProgress = "idempotency_request_in_progress"
 	PreconditionFailed           = "precondition_failed"
@@ -52,6 +53,7 @@ var kinds = map[string]Kind{
 	InsufficientScope:            {InsufficientScope, 403, "Insufficient scope", "The API key is valid but lacks the scope this operation needs; the WWW-Authenticate header names it."},
 	NotFound:                     {NotFound, 404, "Resource not found", "No such route, or no such resource visible to this principal."},
 	MethodNotAllowed:             {MethodNotAllowed, 405, "Method not allowed", "The route exists but not for this method; the Allow header lists the methods it accepts."},
+	RequestTimeout:               {RequestTimeout, 408, "Request body too slow", "The request body arrived slower than the server's minimum transfer rate, or not within the request deadline. Retry on a faster connection."},
 	Conflict:                     {Conflict, 409, "Conflict with the resource's state", "The request conflicts with the current state of the resource."},
 	IdempotencyRequestInProgress: {IdempotencyRequestInProgress, 409, "A request with this Idempotency-Key is in progress", "Another request with the same Idempotency-Key is still running. Retry after the Retry-After delay to get its response."},
 	PreconditionFailed:           {PreconditionFailed, 412, "Precondition failed", "If-Match does not match the resource's current ETag. Fetch it again, re-apply the change and retry."},
