@@ -27,7 +27,7 @@ func registerJobs(r sdkworker.Registry, d Deps) {
 		r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
 	}
 	jobs := &jobacts.Jobs{DB: d.DB}
-	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout),
+	webhook := &jobacts.Webhook{DB: d.DB, Client: jobacts.NewWebhookClient(d.WebhookAllowedNetworks, d.WebhookTimeout, d.WebhookAllowedPorts...),
 		Inputs: jobacts.StartEvents{Temporal: d.Temporal}, Limits: webhookLimiter(d)}
 	usage := &jobacts.Usage{DB: d.DB}
 	uploads := &jobacts.Uploads{DB: d.DB}

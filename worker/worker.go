@@ -40,6 +40,9 @@ type Deps struct {
 	// (PLATFORM_WEBHOOK_ALLOWED_NETWORKS); WebhookTimeout bounds one delivery.
 	WebhookAllowedNetworks []netip.Prefix
 	WebhookTimeout         time.Duration
+	// WebhookAllowedPorts are the ports of public addresses webhooks may
+	// dial (PLATFORM_WEBHOOK_ALLOWED_PORTS); empty means 80 and 443.
+	WebhookAllowedPorts []uint16
 
 	// Registry receives the worker's domain metrics, such as
 	// rollout_rollbacks_total; nil keeps them in a private registry.

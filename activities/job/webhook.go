@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -50,12 +49,14 @@ const maxBodyKept = 2048
 // through the egress guard, checking the address actually connected to;
 // it uses no proxy, since a proxy would connect on our behalf past the
 // guard; it follows no redirects, which could lead anywhere; and it gives up
-// after timeout (10 s when not positive).
-func NewWebhookClient(allowed []netip.Prefix, timeout time.Duration) *http.Client {
+// after timeout (10 s when not positive). Public addresses are dialled on
+// ports 80 and 443 only, unless ports names others; the allowed networks
+// may be dialled on any port.
+func NewWebhookClient(allowed []netip.Prefix, timeout time.Duration, ports ...uint16) *http.Client {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	guard := egress.New(allowed)
+	guard := egress.New(allowed, egress.AllowPorts(ports...))
 	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second, Control: guard.Control}
 	transport := &http.Transport{
 		Proxy:                 nil,
@@ -158,24 +159,25 @@ func (a *Webhook) send(ctx context.Context, target string, body []byte, msgID st
 	return verdict(resp, ex, msgID, time.Now())
 }
 
-// transportError classifies a delivery that got no response.
+// transportError classifies a delivery that got no response. What a
+// tenant sees is a category that names no address, host or resolver
+// answer: a refused destination and a name that does not resolve are both
+// "unreachable", and both retryable, so neither the message nor the retry
+// tells a tenant what an internal name resolves to (review L6). The cause
+// goes to the worker's log for operators.
 func transportError(ctx context.Context, err error, latency time.Duration) error {
-	var refused *egress.RefusedError
-	switch {
-	case errors.As(err, &refused):
-		return notRetryable(WebhookRefusedErrorType, refused.Error(), job.AttemptFailure{})
-	case canceled(ctx, err):
+	if canceled(ctx, err) {
 		return ctx.Err() // the attempt was canceled: no verdict
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
+	category := egress.Category(err)
+	activity.GetLogger(ctx).Warn("webhook delivery failed", "category", category, "error", err)
+	switch category {
+	case egress.PortNotAllowed:
+		return notRetryable(WebhookRefusedErrorType, "could not deliver: "+category, job.AttemptFailure{})
+	case egress.Timeout:
 		return temporal.NewApplicationError(fmt.Sprintf("no response within %s", latency.Round(time.Millisecond)), WebhookRetryableErrorType)
 	}
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		err = urlErr.Err // the URL is the job's own input; keep the cause
-	}
-	return temporal.NewApplicationError("could not deliver: "+err.Error(), WebhookRetryableErrorType)
+	return temporal.NewApplicationError("could not deliver: "+category, WebhookRetryableErrorType)
 }
 
 // verdict turns the receiver's response into the attempt's outcome.

@@ -137,12 +137,21 @@ func TestDeliver_RefusesInternalTargetsWithoutConnecting(t *testing.T) {
 	rc := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer rc.Close()
 	a := &Webhook{DB: db, Client: NewWebhookClient(nil, time.Second)}
-	for _, url := range []string{rc.URL, strings.Replace(rc.URL, "127.0.0.1", "localhost", 1), "http://169.254.169.254/"} {
+	// A refused destination reads exactly like a name that does not
+	// resolve, so a tenant cannot map internal names (review L6).
+	for _, url := range []string{rc.URL, strings.Replace(rc.URL, "127.0.0.1", "localhost", 1), "http://169.254.169.254/",
+		"http://nothere.invalid/"} {
 		_, err := deliver(t, a, url)
 		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != WebhookRefusedErrorType {
-			t.Errorf("%s: %v, want a refusal", url, err)
+		if !errors.As(err, &appErr) || appErr.NonRetryable() || appErr.Message() != "could not deliver: unreachable" {
+			t.Errorf("%s: %v, want the generic retryable unreachable", url, err)
 		}
+	}
+	// A public address on a port other than 80 and 443 is refused as such.
+	_, err := deliver(t, a, "http://93.184.215.14:22/")
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Message() != "could not deliver: port_not_allowed" {
+		t.Errorf("port 22: %v, want a non-retryable port_not_allowed", err)
 	}
 	if hits.Load() != 0 {
 		t.Errorf("the receiver was reached %d times", hits.Load())

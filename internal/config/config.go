@@ -102,6 +102,9 @@ type Config struct {
 	UploadMaxConcurrentPerPrincipal int
 	UploadMinBytesPerSecond         int64
 	UploadMinRateGrace              time.Duration
+	// WebhookAllowedPorts are the ports webhooks may dial on public
+	// addresses (the allowed networks may be dialled on any port).
+	WebhookAllowedPorts []uint16
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -310,6 +313,8 @@ func fields() []field {
 				c.UploadMinRateGrace = d
 				return err
 			}},
+		{env: "PLATFORM_WEBHOOK_ALLOWED_PORTS", flag: "webhook-allowed-ports", def: "80,443", usage: "comma-separated ports webhooks may target on public addresses",
+			set: func(c *Config, v string) error { p, err := parsePorts(v); c.WebhookAllowedPorts = p; return err }},
 	}
 }
 
@@ -356,6 +361,19 @@ func prometheusURL(v string) error {
 		return errors.New("must be an http or https URL with no query or fragment")
 	}
 	return nil
+}
+
+// parsePorts reads a comma-separated list of TCP ports, at least one.
+func parsePorts(v string) ([]uint16, error) {
+	var out []uint16
+	for _, part := range strings.Split(v, ",") {
+		n, err := intIn(strings.TrimSpace(part), 1, 65535)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a port", part)
+		}
+		out = append(out, uint16(n))
+	}
+	return out, nil
 }
 
 // cronLike accepts an empty value (disabled) or five space-separated cron
