@@ -79,6 +79,7 @@ func (s *Server) routes() (http.Handler, error) {
 			MinBytesPerSecond: cfg.UploadMinBytesPerSecond, Grace: cfg.UploadMinRateGrace,
 		}})
 	s.flagRoutes(r, protect, secret)
+	s.drillRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
 	return chain(r,

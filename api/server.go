@@ -24,6 +24,7 @@ import (
 
 	"github.com/acme/platform/api/usage"
 	"github.com/acme/platform/flags/provider"
+	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
@@ -45,6 +46,9 @@ type Deps struct {
 	// evaluates and the client the platform's own code uses. Nil serves
 	// OFREP from a snapshot loaded per request.
 	Flags *provider.Runtime
+	// Backups is the backup store GET /v1/backups and drill reports read;
+	// nil serves an empty list.
+	Backups *backupstore.Store
 }
 
 // Server is the API server.

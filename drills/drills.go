@@ -19,6 +19,9 @@ const (
 	ScenarioCacheLoss     = "cache_loss"
 )
 
+// Scenarios lists every scenario.
+var Scenarios = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioFailover, ScenarioCacheLoss}
+
 // Names of the steps in a drill's timeline.
 const (
 	DeclareStep = "declare_disaster"

@@ -19,6 +19,7 @@ import (
 	"github.com/acme/platform/api"
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/flags/provider"
+	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
@@ -42,6 +43,7 @@ type stack struct {
 	API      *api.Server
 	Registry *prometheus.Registry // the API's and the worker's metrics
 	Flags    *provider.Runtime    // the API's OpenFeature runtime
+	Backups  *backupstore.Store   // the test's own backup folder
 }
 
 // testConfig is the default configuration pointed at the test's resources.
@@ -61,6 +63,11 @@ func testConfig(t testing.TB, dbURL string, keys redis.Keys) config.Config {
 	cfg.SecretKey = "test-secret-key-test-secret-key-0123456789"
 	// Webhook tests deliver to receivers on loopback, as platform dev allows.
 	cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	// Backups go to a folder of the test's own; drills run when a test
+	// starts them, never on a schedule.
+	cfg.BackupURL = "file://" + t.TempDir()
+	cfg.DrillScratchDir = t.TempDir()
+	cfg.DrillBackupSchedule, cfg.DrillRestoreSchedule = "", ""
 	return cfg
 }
 
@@ -92,8 +99,14 @@ func newAPIStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 	s.APIRedis = apiRedis
 	s.Registry = telemetry.NewRegistry()
 	s.Flags = startFlagRuntime(t, db, s.Registry)
+	backups, err := backupstore.Open(context.Background(), s.cfg.BackupURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = backups.Close() })
+	s.Backups = backups
 	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
-		Registry: s.Registry, Log: log, Flags: s.Flags})
+		Registry: s.Registry, Log: log, Flags: s.Flags, Backups: backups})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +137,8 @@ func (s *stack) startWorker() {
 			ControlMaxActivities: s.cfg.WorkerControlMaxActivities,
 			WebhookMaxInFlight:   s.cfg.WebhookMaxInFlightPerPrincipal, WebhookRate: s.cfg.WebhookRatePerPrincipal.Limit,
 			WebhookRatePeriod: s.cfg.WebhookRatePerPrincipal.Period,
-			PrometheusURL:     s.cfg.PrometheusURL})
+			PrometheusURL:     s.cfg.PrometheusURL,
+			Config:            s.cfg, Backups: s.Backups})
 	}()
 	s.t.Cleanup(func() {
 		cancel()

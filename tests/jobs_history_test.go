@@ -39,11 +39,11 @@ func TestJobsHistory_BigPayloadFailing50TimesKeepsTheHistorySmall(t *testing.T) 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	_ = s.Temporal.GetWorkflow(ctx, job.WorkflowID(created.ID), "").Get(ctx, nil) // the job fails
-	d, err := s.Temporal.DescribeWorkflowExecution(ctx, job.WorkflowID(created.ID), "")
+	d, err := s.Temporal.DescribeWorkflow(ctx, job.WorkflowID(created.ID), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := d.GetWorkflowExecutionInfo()
+	info := d.RawResponse.GetWorkflowExecutionInfo()
 	t.Logf("%d deliveries; history: %d events, %d bytes; run %s", hits.Load(), info.GetHistoryLength(),
 		info.GetHistorySizeBytes(), info.GetStatus())
 	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {

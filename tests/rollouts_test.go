@@ -172,8 +172,8 @@ func TestRollout_CommandsAndAHumanChange(t *testing.T) {
 	if v := command("resume", 200); v["status"] != "running" {
 		t.Errorf("resume: %v", v)
 	}
-	s.waitForStatus(t, admin, id, "running", 5*time.Second)
-	eventually(t, 5*time.Second, "the split re-applied", func() bool {
+	s.waitForStatus(t, admin, id, "running", 20*time.Second)
+	eventually(t, 20*time.Second, "the split re-applied", func() bool {
 		_, _, by := s.flagDefinition(t, "menu")
 		return by == "rollout:"+id
 	})
@@ -183,12 +183,12 @@ func TestRollout_CommandsAndAHumanChange(t *testing.T) {
 	edited["metadata"] = map[string]any{"note": "hotfix"}
 	s.putFlag(human, "menu", edited)
 	_, humanVersion, _ := s.flagDefinition(t, "menu")
-	v := s.waitForStatus(t, admin, id, "paused", 5*time.Second)
+	v := s.waitForStatus(t, admin, id, "paused", 20*time.Second)
 	if !strings.Contains(v.Reason, "changed by ops/") {
 		t.Errorf("pause reason %q does not name the person", v.Reason)
 	}
 	command("abort", 200)
-	v = s.waitForStatus(t, admin, id, "aborted", 5*time.Second)
+	v = s.waitForStatus(t, admin, id, "aborted", 20*time.Second)
 	if !strings.Contains(v.Reason, "left as") {
 		t.Errorf("abort reason %q", v.Reason)
 	}
@@ -267,7 +267,7 @@ func TestRollout_RequestsAreValidated(t *testing.T) {
 		t.Errorf("events of an unknown rollout: %d", r.Status)
 	}
 	s.do("POST", "/v1/rollouts/"+id+"/abort", nil, bearer(admin)...)
-	s.waitForStatus(t, admin, id, "aborted", 5*time.Second)
+	s.waitForStatus(t, admin, id, "aborted", 20*time.Second)
 
 	// The platform's kill switch, evaluated through its OpenFeature client.
 	// platform.* flags are admin-only.
@@ -335,11 +335,11 @@ func TestRollout_StartsAndAbortsFromPlainJSON(t *testing.T) {
 	if v.Flag != "banner" || len(v.Steps) != 2 {
 		t.Fatalf("rollout %+v", v)
 	}
-	eventually(t, 5*time.Second, "the first split", func() bool { _, _, by := s.flagDefinition(t, "banner"); return by == "rollout:"+id })
+	eventually(t, 20*time.Second, "the first split", func() bool { _, _, by := s.flagDefinition(t, "banner"); return by == "rollout:"+id })
 	if err := s.Temporal.SignalWorkflow(ctx, id, "", rollout.Abort, nil); err != nil {
 		t.Fatal(err)
 	}
-	s.waitForStatus(t, admin, id, "aborted", 5*time.Second)
+	s.waitForStatus(t, admin, id, "aborted", 20*time.Second)
 	if def, _, _ := s.flagDefinition(t, "banner"); def["targeting"] != nil {
 		t.Errorf("abort left the split: %v", def)
 	}

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	retentionacts "github.com/acme/platform/activities/retention"
+	"github.com/acme/platform/internal/backupstore"
+	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/redis"
 )
 
@@ -63,6 +65,12 @@ type Deps struct {
 	// PrometheusURL is the server rollout guards query
 	// (PLATFORM_PROMETHEUS_URL); empty fails Prometheus observations.
 	PrometheusURL string
+	// Config is the process's configuration; drills read the database and
+	// Redis URLs, the tool paths and their schedules from it.
+	Config config.Config
+	// Backups is the backup store of the drills (PLATFORM_BACKUP_URL).
+	Backups *backupstore.Store
+
 	// Retention says how long the platform.retention schedule keeps rows.
 	Retention retentionacts.Policy
 }
@@ -80,6 +88,7 @@ func Run(ctx context.Context, d Deps) error {
 		d.Log.Warn("daily usage roll-up not scheduled; the next worker start retries", "error", err)
 	}
 	ensureRetentionSchedule(ctx, d)
+	ensureDrillSchedules(ctx, d)
 	rollouts := newRolloutActivities(d)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -96,6 +105,7 @@ func Run(ctx context.Context, d Deps) error {
 		return runQueue(ctx, d, d.ControlTaskQueue, d.ControlMaxActivities, func(r sdkworker.Registry) {
 			registerRollouts(r, rollouts)
 			registerRetention(r, d)
+			registerDrills(r, d)
 		})
 	})
 	return g.Wait()
@@ -132,4 +142,5 @@ func Register(r sdkworker.Registry, d Deps) {
 	registerJobs(r, d)
 	registerRollouts(r, newRolloutActivities(d))
 	registerRetention(r, d)
+	registerDrills(r, d)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/flags"
 	flagstore "github.com/acme/platform/flags/store"
@@ -57,6 +58,9 @@ type Activities struct {
 // derives from the drill id, so a retry reuses a completed backup and
 // overwrites a partial one.
 func (a *Activities) Backup(ctx context.Context, in drill.BackupInput) (drill.BackupResult, error) {
+	if err := a.needStore(); err != nil {
+		return drill.BackupResult{}, err
+	}
 	id := ids.New(ids.Backup)
 	if in.DrillID != "" {
 		id = ids.Derive(ids.Backup, in.DrillID)
@@ -301,4 +305,19 @@ func maskedConfig(c config.Config) map[string]any {
 		}
 	}
 	return out
+}
+
+// NoStoreErrorType marks a drill step that needs the backup store on a
+// worker that could not open PLATFORM_BACKUP_URL.
+const NoStoreErrorType = "NoBackupStore"
+
+// needStore fails a step at once, without retries, when the worker has no
+// backup store: the worker still runs every other workflow, and its start-up
+// log says why the store is missing.
+func (a *Activities) needStore() error {
+	if a.Store == nil {
+		return temporal.NewNonRetryableApplicationError("this worker has no backup store (PLATFORM_BACKUP_URL could not be opened)",
+			NoStoreErrorType, nil)
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ func (a *Activities) scratchDir(drillID string) string {
 // at once. A retry first removes what an earlier attempt left. AnsweredAt
 // is when both copies answered: t1 of the drill's RTO.
 func (a *Activities) Restore(ctx context.Context, in drill.RestoreInput) (drill.RestoreResult, error) {
+	if err := a.needStore(); err != nil {
+		return drill.RestoreResult{}, err
+	}
 	if in.DrillID == "" || !backupstore.ValidID(in.Manifest.ID) {
 		return drill.RestoreResult{}, temporal.NewNonRetryableApplicationError("restore needs a drill id and a backup manifest", "BadInput", nil)
 	}

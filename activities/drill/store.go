@@ -17,6 +17,9 @@ import (
 // SHA-256. A mismatch or a missing artefact is a non-retryable
 // CorruptBackup error naming the artefact; no backup is NoBackup.
 func (a *Activities) VerifyBackup(ctx context.Context, in drill.VerifyBackupInput) (drill.VerifyBackupResult, error) {
+	if err := a.needStore(); err != nil {
+		return drill.VerifyBackupResult{}, err
+	}
 	defer keepAlive(ctx)()
 	m, err := LoadManifest(ctx, a.Store, in.BackupID)
 	if err != nil {
@@ -96,6 +99,9 @@ const staleIncomplete = time.Hour
 // PruneBackups keeps the newest PLATFORM_BACKUP_RETENTION complete backups
 // and removes older ones and stale incomplete folders.
 func (a *Activities) PruneBackups(ctx context.Context) (drill.PruneBackupsResult, error) {
+	if err := a.needStore(); err != nil {
+		return drill.PruneBackupsResult{}, err
+	}
 	deleted, err := a.Store.Prune(ctx, a.Config.BackupRetention, staleIncomplete, time.Now())
 	if err != nil {
 		return drill.PruneBackupsResult{Deleted: deleted}, fmt.Errorf("prune backups: %w", err)

@@ -36,7 +36,7 @@ var _ InputSource = StartEvents{}
 func (s StartEvents) JobInput(ctx context.Context, in job.AttemptInput) (json.RawMessage, error) {
 	info := activity.GetInfo(ctx)
 	resp, err := s.Temporal.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
-		Namespace: info.WorkflowNamespace,
+		Namespace: info.Namespace,
 		Execution: &commonpb.WorkflowExecution{WorkflowId: info.WorkflowExecution.ID, RunId: info.WorkflowExecution.RunID},
 		// The start event is the first: one event, however long the history.
 		MaximumPageSize: 1,

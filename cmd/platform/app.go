@@ -16,6 +16,7 @@ import (
 	"github.com/acme/platform/api"
 	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/flags/store"
+	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/redis"
@@ -62,6 +63,7 @@ type deps struct {
 	redis    *goredis.Client
 	temporal client.Client
 	registry *prometheus.Registry
+	backups  *backupstore.Store
 	flags    *provider.Runtime // started by apiServer
 }
 
@@ -75,6 +77,11 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 	if d.redis, err = redis.Open(cfg.RedisURL); err != nil {
 		d.close()
 		return nil, err
+	}
+	// Without a backup store the process still serves everything else;
+	// drill steps that need one fail at once with why.
+	if d.backups, err = backupstore.Open(ctx, cfg.BackupURL); err != nil {
+		log.Warn("backup store unavailable: backups and restore drills will fail", "error", err)
 	}
 	metrics, err := telemetry.TemporalMetrics(d.registry)
 	if err != nil {
@@ -98,6 +105,9 @@ func (d *deps) close() {
 	if d.temporal != nil {
 		d.temporal.Close()
 	}
+	if d.backups != nil {
+		_ = d.backups.Close()
+	}
 	if d.redis != nil {
 		_ = d.redis.Close()
 	}
@@ -112,7 +122,7 @@ func (d *deps) apiServer() (*api.Server, error) {
 	}
 	s, err := api.New(api.Deps{
 		Config: d.cfg, DB: d.db, Redis: d.redis, Keys: redis.Keys(d.cfg.RedisPrefix),
-		Temporal: d.temporal, Registry: d.registry, Log: d.log, Flags: d.flags,
+		Temporal: d.temporal, Registry: d.registry, Log: d.log, Flags: d.flags, Backups: d.backups,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
@@ -128,7 +138,8 @@ func (d *deps) workerDeps() worker.Deps {
 		MaxActivities:          d.cfg.WorkerMaxActivities,
 		WebhookAllowedNetworks: d.cfg.WebhookAllowedNetworks, WebhookTimeout: d.cfg.WebhookTimeout,
 		WebhookAllowedPorts: d.cfg.WebhookAllowedPorts,
-		Registry:            d.registry, ControlTaskQueue: d.cfg.ControlTaskQueue,
+		Config:              d.cfg, Backups: d.backups,
+		Registry: d.registry, ControlTaskQueue: d.cfg.ControlTaskQueue,
 		ControlMaxActivities: d.cfg.WorkerControlMaxActivities,
 		WebhookMaxInFlight:   d.cfg.WebhookMaxInFlightPerPrincipal,
 		WebhookRate:          d.cfg.WebhookRatePerPrincipal.Limit, WebhookRatePeriod: d.cfg.WebhookRatePerPrincipal.Period,

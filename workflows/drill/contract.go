@@ -60,7 +60,7 @@ const (
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioFailover, ScenarioCacheLoss}
+var Scenarios = drills.Scenarios
 
 // Drill statuses (the leaf package drills holds the record; these name
 // the same values).
