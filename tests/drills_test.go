@@ -282,3 +282,24 @@ func TestDrills_Contract(t *testing.T) {
 	checkProblem(t, s.do(http.MethodGet, "/v1/backups/bkp_nothere", nil, acme...), 404, "not_found")
 	checkProblem(t, s.do(http.MethodGet, "/v1/drills?status=done", nil, acme...), 400, "validation_failed")
 }
+
+// TestDrills_CLIRunWaitPrintsTheReport runs `platform drill run backup
+// --wait` against the test's Temporal server and worker: it prints the
+// Markdown report of a met drill and exits 0; a scenario the platform does
+// not know fails with one clear line before anything starts.
+func TestDrills_CLIRunWaitPrintsTheReport(t *testing.T) {
+	s := newStack(t)
+	env := []string{"PLATFORM_TEMPORAL_ADDRESS=" + s.cfg.TemporalAddress, "PLATFORM_CONTROL_TASK_QUEUE=" + s.cfg.ControlTaskQueue,
+		"PLATFORM_TASK_QUEUE=" + s.cfg.TaskQueue, "PLATFORM_BACKUP_URL=" + s.cfg.BackupURL}
+	out, errOut, err := runPlatform(t, env, "drill", "run", "backup", "--wait")
+	if err != nil {
+		t.Fatalf("drill run: %v\n%s\n%s", err, out, errOut)
+	}
+	if !strings.Contains(out, "# ") || !strings.Contains(out, "backup") || !strings.Contains(out, "sha256") && !strings.Contains(out, "SHA-256") {
+		t.Errorf("report:\n%s", out)
+	}
+	_, errOut, err = runPlatform(t, env, "drill", "run", "meteor")
+	if err == nil || !strings.Contains(errOut, "scenario") {
+		t.Errorf("unknown scenario: %v %q", err, errOut)
+	}
+}
