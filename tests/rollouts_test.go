@@ -344,3 +344,30 @@ func TestRollout_StartsAndAbortsFromPlainJSON(t *testing.T) {
 		t.Errorf("abort left the split: %v", def)
 	}
 }
+
+// TestRollout_DetailShowsTheNewestChecksOfEachStep: a rollout's detail is
+// bounded however long it has been checking (review M10): the newest
+// ChecksPerStep checks of each step, with the step's total beside them.
+func TestRollout_DetailShowsTheNewestChecksOfEachStep(t *testing.T) {
+	s := newStack(t)
+	admin := s.key("acme", "flags:write", "rollouts:write", "rollouts:read")
+	s.putFlag(admin, "long", boolFlagDef("off"))
+	id := s.startRollout(t, admin, map[string]any{"flag": "long", "variant": "on", "steps": steps(10, 3600, 100, 60),
+		"guard": eventsGuard(map[string]any{"interval_seconds": 3600})})
+	if _, err := s.DB.Exec(context.Background(), `INSERT INTO rollout_checks (rollout_id, seq, step, attempt, at, phase, verdict, decision, result, evidence)
+		SELECT $1, 1000 + g, 0, 1, now(), 'hold', 'inconclusive', 'hold', '{}', '{}' FROM generate_series(1, 120) g`, id); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Steps []struct {
+			Checks      []struct{ Seq int } `json:"checks"`
+			ChecksTotal int                 `json:"checks_total"`
+		} `json:"steps"`
+	}
+	s.do("GET", "/v1/rollouts/"+id, nil, bearer(admin)...).JSON(t, &v)
+	st := v.Steps[0]
+	if len(st.Checks) != 50 || st.ChecksTotal < 120 || st.Checks[len(st.Checks)-1].Seq != 1120 || st.Checks[0].Seq != 1071 {
+		t.Fatalf("step 0: %d checks of %d, first %v", len(st.Checks), st.ChecksTotal, st.Checks[:min(2, len(st.Checks))])
+	}
+	s.do("POST", "/v1/rollouts/"+id+"/abort", nil, bearer(admin)...)
+}

@@ -132,16 +132,19 @@ type rolloutView struct {
 
 // stepView is a step of the spec with its progress and checks.
 type stepView struct {
-	Step         int         `json:"step"`
-	Percent      int         `json:"percent"`
-	HoldSeconds  int         `json:"hold_seconds"`
-	Attempt      int         `json:"attempt"`
-	StartedAt    *time.Time  `json:"started_at"`
-	EndedAt      *time.Time  `json:"ended_at"`
-	Decision     string      `json:"decision,omitempty"`
-	Failures     int         `json:"failures"`
-	Inconclusive int         `json:"inconclusive"`
-	Checks       []checkView `json:"checks"`
+	Step         int        `json:"step"`
+	Percent      int        `json:"percent"`
+	HoldSeconds  int        `json:"hold_seconds"`
+	Attempt      int        `json:"attempt"`
+	StartedAt    *time.Time `json:"started_at"`
+	EndedAt      *time.Time `json:"ended_at"`
+	Decision     string     `json:"decision,omitempty"`
+	Failures     int        `json:"failures"`
+	Inconclusive int        `json:"inconclusive"`
+	// Checks are the step's newest checks, at most ChecksPerStep of
+	// ChecksTotal, oldest first.
+	Checks      []checkView `json:"checks"`
+	ChecksTotal int         `json:"checks_total"`
 }
 
 // checkView is one guard check: the verdict, the numbers and thresholds
@@ -192,6 +195,7 @@ func detail(r rolloutRow, steps []stepRow, checks []checkRow, uiURL string) roll
 	}
 	for _, c := range checks {
 		if c.Step < len(v.Steps) {
+			v.Steps[c.Step].ChecksTotal = c.Total
 			v.Steps[c.Step].Checks = append(v.Steps[c.Step].Checks, checkView{Seq: c.Seq, Attempt: c.Attempt,
 				At: c.At.UTC(), Phase: c.Phase, Verdict: c.Verdict, Decision: c.Decision, Result: c.Result, Evidence: c.Evidence})
 		}

@@ -116,24 +116,34 @@ func (s *Store) steps(ctx context.Context, id string) ([]stepRow, error) {
 
 // checkRow is a rollout_checks row.
 type checkRow struct {
-	Seq, Step, Attempt       int
-	At                       time.Time
-	Phase, Verdict, Decision string
-	Result, Evidence         json.RawMessage
+	Seq, Step, Attempt, Total int
+	At                        time.Time
+	Phase, Verdict, Decision  string
+	Result, Evidence          json.RawMessage
 }
 
+// ChecksPerStep bounds the checks a rollout's detail shows per step: the
+// newest ones, with the step's total beside them. A rollout checking every
+// few seconds for a week would otherwise answer with hundreds of thousands
+// of checks in one body (review M10); every check stays in rollout_checks.
+const ChecksPerStep = 50
+
 const selectChecks = `
-SELECT seq, step, attempt, at, phase, verdict, decision, result, evidence
-FROM rollout_checks WHERE rollout_id = $1 ORDER BY seq`
+SELECT seq, step, attempt, total, at, phase, verdict, decision, result, evidence FROM (
+    SELECT seq, step, attempt, at, phase, verdict, decision, result, evidence,
+           row_number() OVER (PARTITION BY step ORDER BY seq DESC) AS newest,
+           count(*) OVER (PARTITION BY step) AS total
+    FROM rollout_checks WHERE rollout_id = $1) c
+WHERE newest <= $2 ORDER BY seq`
 
 func (s *Store) checks(ctx context.Context, id string) ([]checkRow, error) {
-	rows, err := s.DB.Query(ctx, selectChecks, id)
+	rows, err := s.DB.Query(ctx, selectChecks, id, ChecksPerStep)
 	if err != nil {
 		return nil, fmt.Errorf("read checks of %s: %w", id, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (checkRow, error) {
 		var r checkRow
-		err := row.Scan(&r.Seq, &r.Step, &r.Attempt, &r.At, &r.Phase, &r.Verdict, &r.Decision, &r.Result, &r.Evidence)
+		err := row.Scan(&r.Seq, &r.Step, &r.Attempt, &r.Total, &r.At, &r.Phase, &r.Verdict, &r.Decision, &r.Result, &r.Evidence)
 		return r, err
 	})
 	if err != nil {
