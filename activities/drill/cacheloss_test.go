@@ -23,10 +23,11 @@ func TestSummarise_CountsClassesDuplicatesAndPhases(t *testing.T) {
 		{at: at(6), latency: 4 * time.Millisecond, status: 201, key: 1, jobID: "job_b"},
 		{at: at(6.1), latency: 5 * time.Millisecond, status: 201, key: 1, jobID: "job_c"},
 		{at: at(6.2), latency: 5 * time.Millisecond, status: 429, key: 2},
+		{at: at(6.3), key: 2, skipped: true},
 	}}
 	res := drill.CacheLossResult{FaultStartedAt: at(5), FaultEndedAt: at(5.05), LimitingBackSeconds: 0.5}
 	g.summarise(&res)
-	if res.Requests != 8 || res.Errors5xx != 1 || res.TransportErrors != 1 || res.Duplicates != 1 || res.IdempotencyKeys != 2 {
+	if res.Requests != 8 || res.Skipped != 1 || res.Errors5xx != 1 || res.TransportErrors != 1 || res.Duplicates != 1 || res.IdempotencyKeys != 2 {
 		t.Errorf("result = %+v", res)
 	}
 	if res.Statuses["2xx"] != 5 || res.Statuses["5xx"] != 1 || res.Statuses["429"] != 1 || res.Statuses["transport"] != 1 {

@@ -60,7 +60,10 @@ type CacheLossInput struct {
 // or a duplicate is a finding, not an activity error: the workflow fails
 // the step with the numbers.
 type CacheLossResult struct {
+	// Requests counts requests sent; Skipped, ticks of the load that sent
+	// nothing because too many requests were already in flight.
 	Requests int `json:"requests"`
+	Skipped  int `json:"skipped,omitempty"`
 	// Statuses counts answers per class ("2xx", "4xx", "429", "5xx") and
 	// requests that got no answer ("transport").
 	Statuses map[string]int `json:"statuses"`
@@ -148,6 +151,7 @@ func cacheLossMeasurements(res CacheLossResult) map[string]float64 {
 	out := map[string]float64{
 		"requests": float64(res.Requests), "errors_5xx": float64(res.Errors5xx), "transport_errors": float64(res.TransportErrors),
 		"duplicates": float64(res.Duplicates), "idempotency_keys": float64(res.IdempotencyKeys), "redis_keys_deleted": float64(res.KeysDeleted),
+		"requests_skipped": float64(res.Skipped),
 	}
 	for class, n := range res.Statuses {
 		out["responses_"+class] = float64(n)
@@ -180,6 +184,9 @@ func cacheLossVerdict(p CacheLossParams, res CacheLossResult) (string, error) {
 	summary := fmt.Sprintf("%s of the platform's Redis at %s under %d requests/s for %d s: %d requests, %d 5xx, %d duplicates, p99 %s ms during",
 		p.Mode, utc(res.FaultStartedAt), p.RatePerSecond, p.DurationSeconds, res.Requests, res.Errors5xx, res.Duplicates,
 		formatMs(res.Latency["p99_ms_during"]))
+	if res.Skipped > 0 {
+		summary += fmt.Sprintf(" (%d ticks skipped: the drill's own limit of requests in flight)", res.Skipped)
+	}
 	if len(problems) > 0 {
 		return "", errors.New(strings.Join(problems, "; ") + " — " + summary)
 	}
