@@ -32,6 +32,7 @@ func registerDrills(r sdkworker.Registry, d Deps) {
 		drill.CheckRestoreActivity: a.CheckRestore,
 		drill.CleanupActivity:      a.Cleanup,
 		drill.PruneBackupsActivity: a.PruneBackups,
+		drill.CacheLossActivity:    a.CacheLoss,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -105,6 +105,9 @@ type Config struct {
 	// WebhookAllowedPorts are the ports webhooks may dial on public
 	// addresses (the allowed networks may be dialled on any port).
 	WebhookAllowedPorts []uint16
+
+	// Cache-loss drill: the API base URL its load targets.
+	DrillAPIURL string
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -315,6 +318,9 @@ func fields() []field {
 			}},
 		{env: "PLATFORM_WEBHOOK_ALLOWED_PORTS", flag: "webhook-allowed-ports", def: "80,443", usage: "comma-separated ports webhooks may target on public addresses",
 			set: func(c *Config, v string) error { p, err := parsePorts(v); c.WebhookAllowedPorts = p; return err }},
+		// Cache-loss drill.
+		{env: "PLATFORM_DRILL_API_URL", flag: "drill-api-url", def: "http://127.0.0.1:8080", usage: "base URL of the platform's own API that cache_loss drills send their load to",
+			set: func(c *Config, v string) error { c.DrillAPIURL = strings.TrimRight(v, "/"); return httpURL(v) }},
 	}
 }
 
@@ -551,6 +557,14 @@ func absURL(v string) error {
 		return errors.New("must be an absolute URL")
 	}
 	return nil
+}
+
+// httpURL accepts an absolute http or https URL.
+func httpURL(v string) error {
+	if err := absURL(v); err != nil {
+		return err
+	}
+	return schemeURL(v, "http", "https")
 }
 
 func schemeURL(v string, schemes ...string) error {

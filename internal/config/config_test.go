@@ -206,3 +206,19 @@ func TestLoad_RetentionAndPrometheus(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_DrillAPIURL(t *testing.T) {
+	c, err := load(nil, lookupFrom(nil))
+	if err != nil || c.DrillAPIURL != "http://127.0.0.1:8080" {
+		t.Fatalf("default %q, err %v", c.DrillAPIURL, err)
+	}
+	c, err = load(nil, lookupFrom(map[string]string{"PLATFORM_DRILL_API_URL": "https://api.internal:8443/"}))
+	if err != nil || c.DrillAPIURL != "https://api.internal:8443" {
+		t.Errorf("set: %q, err %v", c.DrillAPIURL, err)
+	}
+	for _, bad := range []string{"", "api.internal:8080", "ftp://api.internal/"} {
+		if _, err := load(nil, lookupFrom(map[string]string{"PLATFORM_DRILL_API_URL": bad})); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}

@@ -181,6 +181,8 @@ func (d *drill) run(ctx workflow.Context) (Drill, error) {
 		err = d.backup(steps)
 	case ScenarioRestoreVerify:
 		err = d.restoreVerify(steps)
+	case ScenarioCacheLoss:
+		err = d.cacheLoss(steps)
 	}
 	return d.finish(ctx, err)
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/acme/platform/internal/validation"
 )
 
-// Available lists the scenarios this version runs. Failover and cache_loss
-// are named in Scenarios but refused until they are built: a stub that
+// Available lists the scenarios this version runs. Failover is
+// named in Scenarios but refused until it is built: a stub that
 // pretends to drill would be worse than a clear 400.
-var Available = []string{ScenarioBackup, ScenarioRestoreVerify}
+var Available = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioCacheLoss}
 
 // MaxBackupIDLength bounds params.backup_id.
 const MaxBackupIDLength = 64
@@ -60,6 +60,8 @@ func (e *fieldErrors) objectives(scenario string, o Objectives) {
 		case obj.value == nil:
 		case scenario == ScenarioBackup:
 			e.add(pointer, "unsupported", "the backup scenario measures sizes and durations, not "+obj.name+"; leave it out")
+		case scenario == ScenarioCacheLoss && obj.name == "rpo_seconds":
+			e.add(pointer, "unsupported", "the cache_loss scenario measures no rpo_seconds (Redis holds no data of record); leave it out")
 		case *obj.value < 0:
 			e.add(pointer, "out_of_range", "must be 0 or more seconds")
 		}
@@ -81,11 +83,14 @@ func DecodeParams(scenario string, raw json.RawMessage) (RestoreParams, []valida
 		errs.add("#/params", "invalid_type", "must be an object")
 		return p, errs
 	}
-	known := map[string][]string{ScenarioRestoreVerify: {"backup_id"}}[scenario]
+	known := map[string][]string{ScenarioRestoreVerify: {"backup_id"}, ScenarioCacheLoss: cacheLossFields}[scenario]
 	for _, name := range sortedKeys(fields) {
 		if !slices.Contains(known, name) {
 			errs.add("#/params/"+pointerToken(name), "unknown_field", "is not a parameter of the "+scenario+" scenario")
 		}
+	}
+	if len(errs) == 0 && scenario == ScenarioCacheLoss {
+		_, errs = DecodeCacheLossParams(raw)
 	}
 	if len(errs) > 0 || scenario != ScenarioRestoreVerify {
 		return p, errs

@@ -28,7 +28,6 @@ func TestValidate(t *testing.T) {
 		{"no scenario", Input{}, []validation.FieldError{fe("#/scenario", "required")}},
 		{"unknown scenario", Input{Scenario: "chaos_monkey", Params: json.RawMessage(`{"x":1}`)}, []validation.FieldError{fe("#/scenario", "invalid")}},
 		{"failover is not available yet", Input{Scenario: ScenarioFailover}, []validation.FieldError{fe("#/scenario", "unsupported")}},
-		{"cache_loss is not available yet", Input{Scenario: ScenarioCacheLoss}, []validation.FieldError{fe("#/scenario", "unsupported")}},
 		{"negative objectives", Input{Scenario: ScenarioRestoreVerify, Objectives: Objectives{RTOSeconds: seconds(-1), RPOSeconds: seconds(-0.5)}},
 			[]validation.FieldError{fe("#/objectives/rto_seconds", "out_of_range"), fe("#/objectives/rpo_seconds", "out_of_range")}},
 		{"backup measures no rto", Input{Scenario: ScenarioBackup, Objectives: Objectives{RTOSeconds: seconds(60)}},
@@ -64,7 +63,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidate_UnsupportedScenarioSaysWhatIsAvailable(t *testing.T) {
 	errs := Validate(Input{Scenario: ScenarioFailover})
-	want := "scenario failover is not available in this version; available: backup, restore_verify"
+	want := "scenario failover is not available in this version; available: backup, restore_verify, cache_loss"
 	if len(errs) != 1 || errs[0].Detail != want {
 		t.Errorf("errors = %v", errs)
 	}
