@@ -181,6 +181,8 @@ func (d *drill) run(ctx workflow.Context) (Drill, error) {
 		err = d.backup(steps)
 	case ScenarioRestoreVerify:
 		err = d.restoreVerify(steps)
+	case ScenarioFailover:
+		err = d.failover(steps)
 	}
 	return d.finish(ctx, err)
 }

@@ -14,7 +14,7 @@ import (
 // Available lists the scenarios this version runs. Failover and cache_loss
 // are named in Scenarios but refused until they are built: a stub that
 // pretends to drill would be worse than a clear 400.
-var Available = []string{ScenarioBackup, ScenarioRestoreVerify}
+var Available = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioFailover}
 
 // MaxBackupIDLength bounds params.backup_id.
 const MaxBackupIDLength = 64
@@ -72,6 +72,10 @@ func (e *fieldErrors) objectives(scenario string, o Objectives) {
 func DecodeParams(scenario string, raw json.RawMessage) (RestoreParams, []validation.FieldError) {
 	var p RestoreParams
 	var errs fieldErrors
+	if scenario == ScenarioFailover {
+		_, ferrs := decodeFailoverParams(raw)
+		return p, ferrs
+	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return p, nil
