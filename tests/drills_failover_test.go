@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,41 @@ func (s *stack) waitDrillThroughFailover(t *testing.T, id string, timeout time.D
 		return d.Status == "succeeded" || d.Status == "failed" || d.Status == "aborted"
 	})
 	return d
+}
+
+// TestDrills_FailoverStopConditionUnfences: with the standby's replay
+// paused, it cannot catch up with the fenced primary within
+// max_unavailable_seconds, so the drill stops: it ends failed and missed,
+// the standby is not promoted and the old primary is writable again.
+func TestDrills_FailoverStopConditionUnfences(t *testing.T) {
+	pair := newPGPair(t)
+	db, err := database.Open(context.Background(), pair.URL(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	s := newAPIStackOn(t, db, pair.URL())
+	s.startWorker()
+	ops := bearer(s.key("ops", "drills:run", "drills:read"))
+	pair.exec(t, pair.Standby, "postgres", "SELECT pg_wal_replay_pause()")
+
+	started := s.startDrill(t, map[string]any{"scenario": "failover", "objectives": map[string]any{"rto_seconds": 30, "rpo_seconds": 0},
+		"params": map[string]any{"driver": "sql", "max_unavailable_seconds": 2}}, ops...)
+	d := s.waitDrillThroughFailover(t, started.ID, 120*time.Second, ops...)
+	if d.Status != "failed" || d.Verdict == nil || *d.Verdict != "missed" || d.step("failover") != "failed" {
+		t.Fatalf("drill = %+v", d)
+	}
+	detail := d.Timeline[len(d.Timeline)-1].Detail
+	if !strings.Contains(detail, "unfenced") {
+		t.Errorf("failover detail = %q", detail)
+	}
+	if !pair.InRecovery(t, pair.Standby) {
+		t.Error("the standby was promoted")
+	}
+	var readOnly string
+	if err := pair.queryRow(pair.Primary, `SHOW default_transaction_read_only`, &readOnly); err != nil || readOnly != "off" {
+		t.Errorf("old primary default_transaction_read_only = %q (%v), want it unfenced", readOnly, err)
+	}
+	pair.exec(t, pair.Standby, "postgres", "SELECT pg_wal_replay_resume()")
+	s.key("after-stop", "drills:read") // the platform writes again, on the old primary
 }
