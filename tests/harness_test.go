@@ -83,6 +83,12 @@ func newStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 func newAPIStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 	t.Helper()
 	db, dbURL := testenv.Postgres(t)
+	return newAPIStackOn(t, db, dbURL, mutate...)
+}
+
+// newAPIStackOn is newAPIStack on a database of the test's choosing.
+func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(*config.Config)) *stack {
+	t.Helper()
 	rdb, keys := testenv.Redis(t)
 	s := &stack{t: t, DB: db, Redis: rdb, Keys: keys, Temporal: testenv.Temporal(t)}
 	s.cfg = testConfig(t, dbURL, keys)

@@ -36,6 +36,8 @@ func registerDrills(r sdkworker.Registry, d Deps) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	r.RegisterActivityWithOptions(a.CheckReplication, activity.RegisterOptions{Name: drill.CheckReplicationActivity})
+	r.RegisterActivityWithOptions(a.Failover, activity.RegisterOptions{Name: drill.FailoverActivity})
 	if d.Registry != nil {
 		if err := d.Registry.Register(drillacts.NewMetrics(d.DB)); err != nil {
 			d.Log.Error("drill metrics not registered", "error", err)

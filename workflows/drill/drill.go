@@ -183,6 +183,8 @@ func (d *drill) run(ctx workflow.Context) (Drill, error) {
 		err = d.restoreVerify(steps)
 	case ScenarioCacheLoss:
 		err = d.cacheLoss(steps)
+	case ScenarioFailover:
+		err = d.failover(steps)
 	}
 	return d.finish(ctx, err)
 }

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -407,14 +408,15 @@ func TestDrill_AbortOnceStepsAreOverIsRejected(t *testing.T) {
 func TestDrill_InvalidInputIsRecordedAndRefused(t *testing.T) {
 	f := &fakes{}
 	env := newEnv(t, f)
-	env.ExecuteWorkflow(Workflow, Input{ID: "drl_x", Scenario: ScenarioFailover, Objectives: Objectives{RTOSeconds: seconds(-1)}})
+	env.ExecuteWorkflow(Workflow, Input{ID: "drl_x", Scenario: ScenarioFailover, Objectives: Objectives{RTOSeconds: seconds(-1)},
+		Params: json.RawMessage(`{"driver":"sql"}`)})
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != ErrTypeInvalidInput || !app.NonRetryable() {
 		t.Fatalf("workflow error = %v, want a non-retryable InvalidInput", err)
 	}
 	d := f.last(t)
-	if d.Status != Failed || d.Verdict != Missed || len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0], "#/scenario: unsupported") {
+	if d.Status != Failed || d.Verdict != Missed || len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0], "#/objectives/rto_seconds: out_of_range") {
 		t.Errorf("row = %s %s %v", d.Status, d.Verdict, d.Reasons)
 	}
 	if len(f.calls) != 0 {

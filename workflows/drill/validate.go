@@ -11,10 +11,10 @@ import (
 	"github.com/acme/platform/internal/validation"
 )
 
-// Available lists the scenarios this version runs. Failover is
-// named in Scenarios but refused until it is built: a stub that
-// pretends to drill would be worse than a clear 400.
-var Available = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioCacheLoss}
+// Available lists the scenarios this version runs: every scenario. (A
+// scenario named in Scenarios before it is built is refused with a clear
+// 400 rather than run as a stub.)
+var Available = Scenarios
 
 // MaxBackupIDLength bounds params.backup_id.
 const MaxBackupIDLength = 64
@@ -31,10 +31,6 @@ func Validate(in Input) []validation.FieldError {
 		errs.add("#/scenario", "required", "is required: one of "+strings.Join(Available, ", "))
 		return errs
 	case slices.Contains(Available, in.Scenario):
-	case slices.Contains(Scenarios, in.Scenario):
-		errs.add("#/scenario", "unsupported", fmt.Sprintf("scenario %s is not available in this version; available: %s",
-			in.Scenario, strings.Join(Available, ", ")))
-		return errs
 	default:
 		errs.add("#/scenario", "invalid", "must be one of "+strings.Join(Available, ", "))
 		return errs
@@ -74,6 +70,10 @@ func (e *fieldErrors) objectives(scenario string, o Objectives) {
 func DecodeParams(scenario string, raw json.RawMessage) (RestoreParams, []validation.FieldError) {
 	var p RestoreParams
 	var errs fieldErrors
+	if scenario == ScenarioFailover {
+		_, ferrs := decodeFailoverParams(raw)
+		return p, ferrs
+	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return p, nil

@@ -27,7 +27,17 @@ func TestValidate(t *testing.T) {
 		{"restore_verify with null params", Input{Scenario: ScenarioRestoreVerify, Params: json.RawMessage(`null`)}, nil},
 		{"no scenario", Input{}, []validation.FieldError{fe("#/scenario", "required")}},
 		{"unknown scenario", Input{Scenario: "chaos_monkey", Params: json.RawMessage(`{"x":1}`)}, []validation.FieldError{fe("#/scenario", "invalid")}},
-		{"failover is not available yet", Input{Scenario: ScenarioFailover}, []validation.FieldError{fe("#/scenario", "unsupported")}},
+		{"failover with a driver", Input{Scenario: ScenarioFailover, Objectives: Objectives{RTOSeconds: seconds(30), RPOSeconds: seconds(0)},
+			Params: json.RawMessage(`{"driver":"sql","max_unavailable_seconds":60,"heartbeat_interval_ms":50}`)}, nil},
+		{"failover needs a driver", Input{Scenario: ScenarioFailover}, []validation.FieldError{fe("#/params/driver", "required")}},
+		{"failover through patroni is not available yet", Input{Scenario: ScenarioFailover, Params: json.RawMessage(`{"driver":"patroni"}`)},
+			[]validation.FieldError{fe("#/params/driver", "unsupported")}},
+		{"failover bounds", Input{Scenario: ScenarioFailover, Params: json.RawMessage(`{"driver":"dry_run","max_unavailable_seconds":0,"heartbeat_interval_ms":1}`)},
+			[]validation.FieldError{fe("#/params/max_unavailable_seconds", "out_of_range"), fe("#/params/heartbeat_interval_ms", "out_of_range")}},
+		{"failover takes no url", Input{Scenario: ScenarioFailover, Params: json.RawMessage(`{"driver":"sql","standby_url":"postgres://evil"}`)},
+			[]validation.FieldError{fe("#/params/standby_url", "invalid")}},
+		{"failover interval of the wrong type", Input{Scenario: ScenarioFailover, Params: json.RawMessage(`{"driver":"sql","heartbeat_interval_ms":"1s"}`)},
+			[]validation.FieldError{fe("#/params/heartbeat_interval_ms", "invalid")}},
 		{"negative objectives", Input{Scenario: ScenarioRestoreVerify, Objectives: Objectives{RTOSeconds: seconds(-1), RPOSeconds: seconds(-0.5)}},
 			[]validation.FieldError{fe("#/objectives/rto_seconds", "out_of_range"), fe("#/objectives/rpo_seconds", "out_of_range")}},
 		{"backup measures no rto", Input{Scenario: ScenarioBackup, Objectives: Objectives{RTOSeconds: seconds(60)}},
@@ -61,9 +71,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestValidate_UnsupportedScenarioSaysWhatIsAvailable(t *testing.T) {
-	errs := Validate(Input{Scenario: ScenarioFailover})
-	want := "scenario failover is not available in this version; available: backup, restore_verify, cache_loss"
+func TestValidate_UnknownScenarioSaysWhatIsAvailable(t *testing.T) {
+	errs := Validate(Input{Scenario: "meteor"})
+	want := "must be one of backup, restore_verify, failover, cache_loss"
 	if len(errs) != 1 || errs[0].Detail != want {
 		t.Errorf("errors = %v", errs)
 	}
