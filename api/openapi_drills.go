@@ -25,7 +25,7 @@ func drillPaths() map[string]map[string]operation {
 	drillID := pathParam("id", "drl_…, or any workflow id of a platform.drill run")
 	return map[string]map[string]operation{
 		"/v1/drills": {
-			"post": {summary: "Start a disaster-recovery drill (backup or restore_verify) on the platform's control task queue", scope: "drills:run",
+			"post": {summary: "Start a disaster-recovery drill (backup, restore_verify, failover, cache_loss) on the platform's control task queue", scope: "drills:run",
 				params: []obj{idempotencyKeyParam}, body: jsonBody(ref("DrillCreate")),
 				responses: map[string]obj{"201": jsonResponse("the drill, queued", ref("Drill"))},
 				errors:    []string{"400", "413", "415", "422"}},
@@ -61,10 +61,12 @@ func drillSchemas() obj {
 		"rto_seconds": obj{"type": "number", "minimum": 0}, "rpo_seconds": obj{"type": "number", "minimum": 0}}}
 	return obj{
 		"DrillCreate": obj{"type": "object", "required": []string{"scenario"}, "additionalProperties": false, "properties": obj{
-			"scenario":   obj{"type": "string", "enum": []string{drills.ScenarioBackup, drills.ScenarioRestoreVerify}},
+			"scenario":   obj{"type": "string", "enum": drills.Scenarios},
 			"objectives": objectives,
-			"params": obj{"type": "object", "description": "restore_verify: {\"backup_id\": \"bkp_…\"} (default the newest backup)",
-				"properties": obj{"backup_id": obj{"type": "string"}}, "additionalProperties": false},
+			"params": obj{"type": "object", "description": "restore_verify: backup_id (default the newest backup); " +
+				"failover: driver (sql or dry_run, required), max_unavailable_seconds (30), heartbeat_interval_ms (100); " +
+				"cache_loss: mode (flush or pause), duration_seconds (10), rate_per_second (20), pause_seconds (3). " +
+				"Unknown fields are refused."},
 		}},
 		"Drill": obj{"type": "object", "properties": obj{
 			"id": obj{"type": "string"}, "scenario": obj{"type": "string"},
