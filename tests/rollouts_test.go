@@ -169,10 +169,27 @@ func TestRollout_CommandsAndAHumanChange(t *testing.T) {
 		t.Errorf("pause: %v", v)
 	}
 	command("pause", 409)
+	// Resuming re-applies the split on whatever version the flag has (it
+	// adopts it). Wait for a guard check made after the resume, which comes
+	// after the re-apply: the rollout's name on the flag proves nothing (the
+	// split from before the pause carries it), and a person's edit landing
+	// before the re-apply would be adopted, not noticed.
+	resumed := time.Now()
 	if v := command("resume", 200); v["status"] != "running" {
 		t.Errorf("resume: %v", v)
 	}
 	s.waitForStatus(t, admin, id, "running", 20*time.Second)
+	eventually(t, 20*time.Second, "a check after the resume", func() bool {
+		v := s.rollout(t, admin, id)
+		for _, st := range v.Steps {
+			for _, c := range st.Checks {
+				if c.At.After(resumed) {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	eventually(t, 20*time.Second, "the split re-applied", func() bool {
 		_, _, by := s.flagDefinition(t, "menu")
 		return by == "rollout:"+id
