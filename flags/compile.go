@@ -69,7 +69,7 @@ func expand(v any, evaluators map[string]any, depth int) any {
 }
 
 // compileFast turns a rule into a fast-path node tree, or reports that the
-// rule uses something only the library evaluates.
+// rule uses something only the machine evaluates.
 func compileFast(rule any) (*node, bool) {
 	n, ok := compileNode(rule)
 	if ok {
@@ -254,7 +254,7 @@ func compileHaystack(v any) (*node, bool) {
 }
 
 // compileFractional handles literal buckets; computed variant names or
-// weights go to the library.
+// weights go to the machine.
 func compileFractional(arg any) (*node, bool) {
 	items, ok := arg.([]any)
 	if !ok || len(items) == 0 {
@@ -292,37 +292,6 @@ func compileFractional(arg any) (*node, bool) {
 	n.dist, ok = parseDistribution(buckets, nil)
 	n.distBroken = !ok
 	return n, true
-}
-
-// pathStep is the result-path view of a rule that the library evaluates:
-// which "if" branches lead to the value, and where fractional sits.
-type pathStep struct {
-	fractional bool
-	ifArgs     []any       // the raw operands of an "if"
-	branches   []*pathStep // for each operand of an "if": nil for conditions
-}
-
-func buildPath(rule any) *pathStep {
-	m, ok := rule.(map[string]any)
-	if !ok || len(m) != 1 {
-		return &pathStep{}
-	}
-	if _, ok := m[opFractional]; ok {
-		return &pathStep{fractional: true}
-	}
-	args, ok := m["if"].([]any)
-	if !ok {
-		return &pathStep{}
-	}
-	p := &pathStep{ifArgs: args, branches: make([]*pathStep, len(args))}
-	last := len(args) - 1
-	for i := 1; i <= last; i += 2 {
-		p.branches[i] = buildPath(args[i])
-	}
-	if len(args)%2 == 1 {
-		p.branches[last] = buildPath(args[last])
-	}
-	return p
 }
 
 // knownOperators are the operators diegoholiveira/jsonlogic v3.5.1 implements

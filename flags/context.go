@@ -128,7 +128,7 @@ func jsonString(s string) string {
 // for values that flagd could not marshal at all, so that both paths reject
 // the same contexts. Strings are checked for valid UTF-8 only when the fast
 // path reads them, and rules that name a key containing U+FFFD (which is
-// what invalid UTF-8 in a key becomes) are left to the library, so invalid
+// what invalid UTF-8 in a key becomes) are left to the machine, so invalid
 // UTF-8 that the rule never reads costs nothing.
 func contextFits(attrs map[string]any) (bool, error) {
 	for _, v := range attrs {

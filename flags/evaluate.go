@@ -6,9 +6,8 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/diegoholiveira/jsonlogic/v3"
 )
 
 // Reasons, as in the OpenFeature specification and flagd.
@@ -39,7 +38,8 @@ type Result struct {
 	// Value is the served variant's value (bool, string, float64 or
 	// map[string]any). It is nil when the caller's code default applies: on
 	// errors, for disabled flags, and for flags without a default variant
-	// when targeting does not pick one.
+	// when targeting does not pick one. The one error with a value is an
+	// evaluation stopped by the budget: it serves the default variant.
 	Value any
 	// Variant is the served variant's name; empty when Value is nil.
 	Variant string
@@ -69,8 +69,7 @@ type compiled struct {
 	variants     map[string]any
 	defVariant   string // "" means the code default
 	rule         any    // nil: no targeting
-	fast         *node  // nil: the library evaluates rule
-	path         *pathStep
+	fast         *node  // nil: the machine evaluates rule
 	brokenReason string // non-empty: every evaluation is a PARSE_ERROR
 	metadata     map[string]any
 }
@@ -133,7 +132,6 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 		return
 	}
 	c.rule = rule
-	c.path = buildPath(rule)
 	if n, ok := compileFast(rule); ok {
 		c.fast = n
 	}
@@ -150,7 +148,9 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 //   - targeting returning null: DEFAULT with the default variant. An "if"
 //     whose condition fails inside a flagd operator (an invalid version, a
 //     missing bucketing key...) also returns null rather than its else branch;
-//   - targeting returning anything else: ERROR / GENERAL.
+//   - targeting returning anything else: ERROR / GENERAL;
+//   - targeting that would go over the evaluation budget (see limits.go):
+//     ERROR / GENERAL with the default variant, counted by BudgetExceeded.
 //
 // A flag without a default variant yields no value wherever the default
 // variant would be served.
@@ -168,12 +168,23 @@ func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
 	if c.rule == nil {
 		return c.serveDefault(ReasonStatic)
 	}
-	out, split, code, msg := c.runTargeting(ctx, s.now)
-	if code != "" {
-		return errorResult(c.metadata, code, msg)
+	o := c.runTargeting(ctx, s.now)
+	switch {
+	case o.overBudget:
+		budgetExceeded.Add(1)
+		return c.serveOverBudget()
+	case o.code != "":
+		return errorResult(c.metadata, o.code, o.msg)
 	}
-	return c.serve(out, split)
+	return c.serve(o.value, o.split)
 }
+
+// budgetExceeded counts evaluations stopped by the budget, in this process.
+var budgetExceeded atomic.Uint64
+
+// BudgetExceeded returns how many evaluations the budget has stopped in
+// this process: rules that loop or build strings beyond it.
+func BudgetExceeded() uint64 { return budgetExceeded.Load() }
 
 func errorResult(meta map[string]any, code, msg string) Result {
 	return Result{Reason: ReasonError, ErrorCode: code, ErrorMessage: msg, FlagMetadata: meta}
@@ -211,6 +222,18 @@ func (c *compiled) serve(out any, split bool) Result {
 	return Result{Value: cloneValue(v), Variant: name, Reason: reason, FlagMetadata: c.metadata}
 }
 
+// serveOverBudget serves the default variant with reason ERROR.
+func (c *compiled) serveOverBudget() Result {
+	r := c.serveDefault(ReasonError)
+	if r.ErrorCode != "" {
+		return r // the default variant is not a variant
+	}
+	r.Reason, r.ErrorCode = ReasonError, ErrorGeneral
+	r.ErrorMessage = fmt.Sprintf("targeting of flag %q stopped: it would go over the evaluation budget of %d steps and %d bytes",
+		c.key, MaxEvalSteps, MaxEvalBytes)
+	return r
+}
+
 // variantName turns a targeting result into a variant key. Like flagd,
 // booleans and numbers become their JSON text, and other values their JSON
 // text with the quotes removed.
@@ -228,94 +251,49 @@ func variantName(v any) string {
 	return strings.ReplaceAll(string(b), `"`, "")
 }
 
-// runTargeting evaluates the rule on the fast path when it can, else with the
-// library. It returns the rule's value and whether fractional chose it.
-func (c *compiled) runTargeting(ctx EvalContext, now func() time.Time) (any, bool, string, string) {
+// outcome is what running a rule gives: a value and whether fractional
+// chose it, an error code, or a stop over budget.
+type outcome struct {
+	value      any
+	split      bool
+	code, msg  string
+	overBudget bool
+}
+
+// runTargeting evaluates the rule on the fast path when it can, else with
+// the machine.
+func (c *compiled) runTargeting(ctx EvalContext, now func() time.Time) outcome {
 	if c.fast != nil {
 		fits, err := contextFits(ctx.Attributes)
 		if err != nil {
-			return nil, false, ErrorInvalidContext, err.Error()
+			return outcome{code: ErrorInvalidContext, msg: err.Error()}
 		}
 		if fits {
 			e := env{flagKey: c.key, tk: ctx.TargetingKey, attrs: ctx.Attributes, now: now}
 			if v, split, ok := e.eval(c.fast); ok {
-				return v, split, "", ""
+				return outcome{value: v, split: split}
 			}
 		}
 	}
-	return c.runLibrary(ctx, now)
+	return c.runMachine(ctx, now)
 }
 
-func (c *compiled) runLibrary(ctx EvalContext, now func() time.Time) (any, bool, string, string) {
+func (c *compiled) runMachine(ctx EvalContext, now func() time.Time) outcome {
 	data, err := buildData(c.key, ctx, now())
 	if err != nil {
-		return nil, false, ErrorInvalidContext, err.Error()
+		return outcome{code: ErrorInvalidContext, msg: err.Error()}
 	}
-	rec := &opRecorder{}
-	data[keyRecorder] = rec
-	out, err := apply(c.rule, data)
-	if err != nil {
-		return nil, false, ErrorParse, fmt.Sprintf("targeting of flag %q: %v", c.key, err)
+	var m machine
+	out, split, exit, err := m.evaluate(c.rule, data)
+	switch {
+	case err == errOverBudget:
+		return outcome{overBudget: true}
+	case err != nil:
+		return outcome{code: ErrorParse, msg: fmt.Sprintf("targeting of flag %q: %v", c.key, err)}
+	case exit:
+		return outcome{}
 	}
-	exit, split := walkPath(c.path, data, rec)
-	if exit {
-		return nil, false, "", ""
-	}
-	return out, split, "", ""
-}
-
-// apply runs the library, turning its panics (which it reports as errors,
-// except for non-error panic values) into errors.
-func apply(rule, data any) (out any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("jsonlogic: %v", r)
-		}
-	}()
-	// Apply works on readers and writers and re-encodes JSON on every call;
-	// ApplyInterface is the in-memory form this hot path needs.
-	//lint:ignore SA1019 no non-deprecated in-memory entry point in v3.5
-	return jsonlogic.ApplyInterface(rule, data)
-}
-
-// walkPath replays the "if"s on the result path, whose values the library
-// has already computed: it finds whether the chosen value came from
-// fractional, and whether a condition failed inside a flagd operator, in
-// which case the result is null.
-func walkPath(p *pathStep, data map[string]any, rec *opRecorder) (exit, split bool) {
-	if p.fractional {
-		return false, true
-	}
-	if p.ifArgs == nil {
-		return false, false
-	}
-	last := len(p.ifArgs) - 1
-	for i := 0; i < last; i += 2 {
-		rec.failures = 0
-		cond, err := condValue(p.ifArgs[i], data)
-		if err != nil {
-			return false, false // unreachable: the full evaluation succeeded
-		}
-		if truthy(cond) {
-			return walkPath(p.branches[i+1], data, rec)
-		}
-		if rec.failures > 0 {
-			return true, false
-		}
-	}
-	if len(p.ifArgs)%2 == 1 {
-		return walkPath(p.branches[last], data, rec)
-	}
-	return false, false
-}
-
-// condValue evaluates an "if" condition as the library's parseValues does:
-// objects are rules, anything else (arrays included) is a literal.
-func condValue(cond any, data map[string]any) (any, error) {
-	if _, isRule := cond.(map[string]any); !isRule {
-		return cond, nil
-	}
-	return apply(cond, data)
+	return outcome{value: out, split: split}
 }
 
 // cloneValue copies object variants so callers cannot modify the snapshot.
