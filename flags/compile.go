@@ -2,6 +2,7 @@ package flags
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -38,34 +39,58 @@ func decodeEvaluators(raw map[string]json.RawMessage) map[string]any {
 // resolveRefs replaces every {"$ref": "name"} with the named evaluator, the
 // way flagd's text substitution does: the evaluator's keys are spliced into
 // the object that held "$ref". Evaluators may refer to other evaluators.
-// References to unknown evaluators are left in place.
-func resolveRefs(rule any, evaluators map[string]any) any {
-	return expand(rule, evaluators, 0)
+// References to unknown evaluators are left in place. Expansion stops with
+// errRefBlowUp past maxRefNodes values, since two references per level
+// would otherwise double the rule at every level (L11).
+func resolveRefs(rule any, evaluators map[string]any) (any, error) {
+	x := expander{evaluators: evaluators, budget: maxRefNodes}
+	out := x.expand(rule, 0)
+	if x.budget < 0 {
+		return nil, errRefBlowUp
+	}
+	return out, nil
 }
 
-func expand(v any, evaluators map[string]any, depth int) any {
-	switch x := v.(type) {
+var errRefBlowUp = fmt.Errorf("targeting has more than %d values once $ref is expanded", maxRefNodes)
+
+// expander expands $ref within a budget of values.
+type expander struct {
+	evaluators map[string]any
+	budget     int
+}
+
+func (x *expander) expand(v any, depth int) any {
+	if x.budget--; x.budget < 0 {
+		return nil
+	}
+	switch e := v.(type) {
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = expand(e, evaluators, depth)
+		out := make([]any, len(e))
+		for i, el := range e {
+			out[i] = x.expand(el, depth)
 		}
 		return out
 	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = expand(e, evaluators, depth)
-		}
-		name, isRef := x["$ref"].(string)
-		body, known := evaluators[name].(map[string]any)
-		if !isRef || !known || len(body) == 0 || depth >= maxRefDepth {
-			return out
-		}
-		delete(out, "$ref")
-		maps.Copy(out, expand(body, evaluators, depth+1).(map[string]any))
-		return out
+		return x.expandObject(e, depth)
 	}
 	return v
+}
+
+func (x *expander) expandObject(obj map[string]any, depth int) any {
+	out := make(map[string]any, len(obj))
+	for k, e := range obj {
+		out[k] = x.expand(e, depth)
+	}
+	name, isRef := obj["$ref"].(string)
+	body, known := x.evaluators[name].(map[string]any)
+	if !isRef || !known || len(body) == 0 || depth >= maxRefDepth {
+		return out
+	}
+	delete(out, "$ref")
+	if expanded, ok := x.expand(body, depth+1).(map[string]any); ok {
+		maps.Copy(out, expanded)
+	}
+	return out
 }
 
 // compileFast turns a rule into a fast-path node tree, or reports that the

@@ -126,7 +126,11 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 	if m, ok := rule.(map[string]any); ok && len(m) == 0 {
 		return // {} means no targeting
 	}
-	rule = resolveRefs(rule, evaluators)
+	rule, err = resolveRefs(rule, evaluators)
+	if err != nil {
+		c.brokenReason = err.Error()
+		return
+	}
 	if op, ok := unknownOperator(rule); ok {
 		c.brokenReason = fmt.Sprintf("targeting uses unknown operator %q", op)
 		return

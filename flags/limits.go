@@ -14,3 +14,8 @@ const (
 
 // readChunk is how many bytes of string an operation may read per step.
 const readChunk = 4 << 10
+
+// maxRefNodes bounds the JSON values that $ref expansion may produce for
+// one rule: a $ref copies its evaluator, so two references per level over
+// 32 levels would otherwise make 2^32 copies (L11).
+const maxRefNodes = 1 << 16

@@ -64,7 +64,7 @@ func Validate(key string, def Flag) error {
 // its targeting may reference. Pointers are relative to the definition.
 // The evaluators' own bodies are checked by ValidateFile.
 func ValidateRaw(key string, raw []byte, evaluators map[string]json.RawMessage) error {
-	v := validator{evaluators: decodeEvaluators(evaluators), known: names(evaluators)}
+	v := validator{evaluators: decodeEvaluators(evaluators), known: names(evaluators), work: new(int)}
 	v.checkKey(key, "#")
 	v.checkFlag(raw, "#")
 	return newValidationError(key, v.errs)
@@ -88,7 +88,7 @@ func ValidateFile(data []byte) error {
 		return &ValidationError{Errors: []validation.FieldError{{Pointer: "#", Code: CodeInvalid, Detail: "a flag file must be a JSON object"}}}
 	}
 	var evaluators map[string]json.RawMessage
-	v := validator{}
+	v := validator{work: new(int)}
 	if raw, ok := top["$evaluators"]; ok && !isNull(raw) {
 		if json.Unmarshal(raw, &evaluators) != nil {
 			v.add("#/$evaluators", CodeInvalid, "$evaluators must be an object")
@@ -161,6 +161,11 @@ type validator struct {
 	evaluators map[string]any  // decoded bodies
 	known      map[string]bool // evaluator names, including undecodable ones
 	variants   map[string]bool // the current flag's variant names; nil when unknown
+	// work counts the operations checked in one targeting rule, shared with
+	// the validators that checkRef starts, so that $ref cannot make checking
+	// exponential: past maxRefNodes, checkRef stops expanding (the rule is
+	// refused for its size anyway).
+	work *int
 }
 
 func (v *validator) add(ptr, code, format string, args ...any) {
@@ -354,6 +359,7 @@ func (v *validator) checkTargeting(raw json.RawMessage, ptr string) {
 		v.add(ptr, CodeInvalid, "targeting must be a JSONLogic object")
 		return
 	}
+	*v.work = 0
 	v.checkRule(rule, ptr, true, 0)
 }
 
