@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -184,4 +185,74 @@ func asJSONNumber(v any) any {
 		return float64(x)
 	}
 	return v
+}
+
+// CheckContext checks a context's attributes against the OFREP limits:
+// MaxContextAttributes, MaxContextArray, MaxContextDepth, and
+// MaxContextBytes for its strings once decoded (JSON decodes each byte of
+// invalid UTF-8 to three). The caller checks the context's size as sent.
+func CheckContext(attrs map[string]any) error {
+	if len(attrs) > MaxContextAttributes {
+		return fmt.Errorf("the context has %d attributes; the limit is %d", len(attrs), MaxContextAttributes)
+	}
+	var c contextCheck
+	if err := c.object(attrs, 1); err != nil {
+		return fmt.Errorf("context%s: %s", err.path, err.msg)
+	}
+	return nil
+}
+
+// contextCheck walks a context, adding up its strings.
+type contextCheck struct{ bytes int }
+
+// contextError is a limit a context is over, at a path built on the way
+// back up, so that a context within the limits costs no allocation.
+type contextError struct{ path, msg string }
+
+func (e *contextError) within(step string) *contextError {
+	e.path = step + e.path
+	return e
+}
+
+func (c *contextCheck) value(v any, depth int) *contextError {
+	switch x := v.(type) {
+	case string:
+		c.bytes += len(x)
+	case map[string]any:
+		return c.object(x, depth)
+	case []any:
+		return c.array(x, depth)
+	}
+	if c.bytes > MaxContextBytes {
+		return &contextError{msg: fmt.Sprintf("the context's strings add up to more than %d bytes", MaxContextBytes)}
+	}
+	return nil
+}
+
+func (c *contextCheck) object(obj map[string]any, depth int) *contextError {
+	if depth > MaxContextDepth {
+		return &contextError{msg: fmt.Sprintf("nests deeper than %d levels", MaxContextDepth)}
+	}
+	for k, e := range obj {
+		c.bytes += len(k)
+		if err := c.value(e, depth+1); err != nil {
+			return err.within("." + k)
+		}
+	}
+	return nil
+}
+
+func (c *contextCheck) array(list []any, depth int) *contextError {
+	if depth > MaxContextDepth {
+		return &contextError{msg: fmt.Sprintf("nests deeper than %d levels", MaxContextDepth)}
+	}
+	if len(list) > MaxContextArray {
+		return &contextError{msg: fmt.Sprintf("has %d elements; the limit is %d", len(list), MaxContextArray)}
+	}
+	for i, e := range list {
+		if err := c.value(e, depth+1); err != nil {
+			return err.within("[" + strconv.Itoa(i) + "]")
+		}
+	}
+	return nil
 }

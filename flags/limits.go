@@ -12,6 +12,21 @@ const (
 	MaxEvalBytes = 1 << 20
 )
 
+// Limits on an OFREP evaluation context (M5): evaluation costs grow with
+// the context, so OFREP answers 400 INVALID_CONTEXT beyond them.
+const (
+	// MaxContextBytes bounds the context object as sent, in bytes, and its
+	// strings once decoded.
+	MaxContextBytes = 64 << 10
+	// MaxContextAttributes bounds the context's top-level properties.
+	MaxContextAttributes = 256
+	// MaxContextArray bounds every array in the context.
+	MaxContextArray = 1000
+	// MaxContextDepth bounds how deeply the context nests; the context
+	// object itself is level 1.
+	MaxContextDepth = 8
+)
+
 // readChunk is how many bytes of string an operation may read per step.
 const readChunk = 4 << 10
 

@@ -49,9 +49,9 @@ func TestSnapshotStopsRulesOverTheBudget(t *testing.T) {
 	}
 }
 
-// hostileContext is a large but ordinary context.
+// hostileContext is within the OFREP limits.
 func hostileContext() EvalContext {
-	items := make([]any, 1000)
+	items := make([]any, MaxContextArray)
 	for i := range items {
 		items[i] = "item"
 	}
