@@ -93,6 +93,13 @@ func (x *expander) expandObject(obj map[string]any, depth int) any {
 	return out
 }
 
+// withinBudget reports whether the estimator bounds a rule within the
+// evaluation budget for contexts within the OFREP limits.
+func withinBudget(rule any) bool {
+	e := estimator{}
+	return !e.estimateRule(rule, "#").cost.over()
+}
+
 // compileFast turns a rule into a fast-path node tree, or reports that the
 // rule uses something only the machine evaluates.
 func compileFast(rule any) (*node, bool) {

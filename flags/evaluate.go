@@ -136,7 +136,9 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 		return
 	}
 	c.rule = rule
-	if n, ok := compileFast(rule); ok {
+	// The fast path has no meter: a rule that could go over the budget
+	// (one written before the limits) is left to the machine, which stops it.
+	if n, ok := compileFast(rule); ok && withinBudget(rule) {
 		c.fast = n
 	}
 }
@@ -187,7 +189,9 @@ func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
 var budgetExceeded atomic.Uint64
 
 // BudgetExceeded returns how many evaluations the budget has stopped in
-// this process: rules that loop or build strings beyond it.
+// this process. Rules accepted by validation never reach it with a context
+// within the OFREP limits, so a rising count means a rule written before
+// the limits, an oversized in-process context, or a context holding rules.
 func BudgetExceeded() uint64 { return budgetExceeded.Load() }
 
 func errorResult(meta map[string]any, code, msg string) Result {

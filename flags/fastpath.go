@@ -19,7 +19,8 @@ import (
 // conversion, the node gives up (ok=false) and the whole evaluation falls
 // back to the machine (logic.go), which follows the library step by step,
 // so the two paths cannot disagree. fastpath_test.go checks them against
-// each other.
+// each other. The fast path has no meter: it has no loops, and rules that
+// could go over the evaluation budget are not compiled to it.
 
 type nodeKind uint8
 

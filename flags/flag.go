@@ -13,9 +13,9 @@
 // JSONLogic is evaluated with the semantics of
 // github.com/diegoholiveira/jsonlogic/v3, the library flagd uses, by a
 // machine that follows it step by step and meters the work (logic.go):
-// every evaluation runs within a budget (limits.go). Common rule shapes
-// also have a compiled fast path that gives the same results without
-// allocating.
+// every evaluation runs within a budget, and validation refuses rules that
+// could exceed it (limits.go). Common rule shapes also have a compiled fast
+// path that gives the same results without allocating.
 //
 // Where this package departs from flagd, on purpose:
 //   - a result chosen by fractional has reason SPLIT (flagd says
@@ -23,8 +23,8 @@
 //   - nested $ref in $evaluators are always expanded (flagd's text
 //     substitution expands them only in some evaluator orders);
 //   - "targeting": null is the same as no targeting;
-//   - evaluations are stopped beyond the budget in limits.go, and a version
-//     string longer than 256 bytes is not a version.
+//   - rules are refused, and evaluations stopped, beyond the limits in
+//     limits.go; a version string longer than 256 bytes is not a version.
 package flags
 
 import (

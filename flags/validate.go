@@ -20,6 +20,9 @@ const (
 	CodeTypeMismatch   = "type_mismatch"   // a variant whose type differs from the others
 	CodeUnknownVariant = "unknown_variant" // a name that is not one of the flag's variants
 	CodeUnknownRef     = "unknown_ref"     // a $ref to an evaluator that does not exist
+	CodeTooLarge       = "too_large"       // over a size limit (limits.go)
+	CodeTooDeep        = "too_deep"        // nested deeper than a limit (limits.go)
+	CodeTooComplex     = "too_complex"     // may go over the evaluation budget
 )
 
 // ValidationError lists everything wrong with a flag definition or file.
@@ -66,7 +69,9 @@ func Validate(key string, def Flag) error {
 func ValidateRaw(key string, raw []byte, evaluators map[string]json.RawMessage) error {
 	v := validator{evaluators: decodeEvaluators(evaluators), known: names(evaluators), work: new(int)}
 	v.checkKey(key, "#")
-	v.checkFlag(raw, "#")
+	if v.checkSize(raw, "#") {
+		v.checkFlag(raw, "#")
+	}
 	return newValidationError(key, v.errs)
 }
 
@@ -191,7 +196,9 @@ func (v *validator) checkFlags(raw json.RawMessage) {
 	for _, key := range sortedKeys(flags) {
 		ptr := pointer("#/flags", key)
 		v.checkKey(key, ptr)
-		v.checkFlag(flags[key], ptr)
+		if v.checkSize(flags[key], ptr) {
+			v.checkFlag(flags[key], ptr)
+		}
 	}
 }
 
@@ -208,7 +215,7 @@ func (v *validator) checkEvaluators(evaluators map[string]json.RawMessage) {
 			v.add(ptr, CodeInvalid, "an evaluator must be a non-empty JSONLogic object")
 			continue
 		}
-		v.checkRule(rule, ptr, false, 0)
+		v.checkRule(rule, ptr, false, 0) // limits: where a flag uses it
 	}
 }
 
@@ -361,6 +368,7 @@ func (v *validator) checkTargeting(raw json.RawMessage, ptr string) {
 	}
 	*v.work = 0
 	v.checkRule(rule, ptr, true, 0)
+	v.checkLimits(rule, ptr)
 }
 
 func isNull(raw json.RawMessage) bool {
