@@ -19,7 +19,7 @@ import (
 // meter runs the machine on a rule, as the library path does.
 func meter(t testing.TB, rule any, ctx EvalContext) machine {
 	t.Helper()
-	data, err := buildData("flag", ctx, fixedNow)
+	data, err := Prepare(ctx).dataFor("flag", fixedNow)
 	if err != nil {
 		t.Fatalf("context: %v", err)
 	}
@@ -237,7 +237,7 @@ func TestEstimateBoundsTheMachine(t *testing.T) {
 		}
 		checkBound(t, rule)
 		for _, ctx := range hostileContexts(rule) {
-			data, _ := buildData("flag", ctx, fixedNow)
+			data, _ := Prepare(ctx).dataFor("flag", fixedNow)
 			allocated, m := allocatedBy(func(m *machine) { _, _, _, _ = m.evaluate(rule, data) })
 			// Each step may box a value or start a small slice besides what
 			// the meter counts.

@@ -29,10 +29,56 @@ const maxContextDepth = 64
 
 var errContextTooDeep = errors.New("context nests deeper than 64 levels")
 
-// buildData makes the JSONLogic data object flagd builds: the attributes in
-// their JSON form, plus targetingKey and the $flagd properties.
-func buildData(flagKey string, ctx EvalContext, now time.Time) (map[string]any, error) {
-	data := make(map[string]any, len(ctx.Attributes)+3)
+// Prepared is an evaluation context checked and converted once, so that
+// evaluating many flags for it (OFREP's bulk endpoint) does that work once
+// per request rather than once per flag (M5). It is not safe for
+// concurrent use.
+type Prepared struct {
+	ctx EvalContext
+
+	checked bool // fit and fitErr are known
+	fit     bool
+	fitErr  error
+
+	built   bool // data and dataErr are known
+	data    map[string]any
+	dataErr error
+}
+
+// Prepare makes a context ready for Snapshot.EvaluatePrepared.
+func Prepare(ctx EvalContext) *Prepared { return &Prepared{ctx: ctx} }
+
+// fits reports, once, whether the fast path can read the attributes.
+func (p *Prepared) fits() (bool, error) {
+	if !p.checked {
+		p.checked = true
+		p.fit, p.fitErr = contextFits(p.ctx.Attributes)
+	}
+	return p.fit, p.fitErr
+}
+
+// dataFor returns the JSONLogic data object for one flag. The attributes
+// are converted once; only the $flagd properties change from flag to flag.
+// Sharing the object is safe because no operation modifies its data.
+func (p *Prepared) dataFor(flagKey string, now time.Time) (map[string]any, error) {
+	if !p.built {
+		p.built = true
+		p.data, p.dataErr = buildData(p.ctx)
+	}
+	if p.dataErr != nil {
+		return nil, p.dataErr
+	}
+	p.data[keyFlagd] = map[string]any{
+		keyFlagKey:   flagKey,
+		keyTimestamp: float64(now.Unix()),
+	}
+	return p.data, nil
+}
+
+// buildData makes the JSONLogic data object flagd builds, but for the
+// $flagd properties: the attributes in their JSON form, and targetingKey.
+func buildData(ctx EvalContext) (map[string]any, error) {
+	data := make(map[string]any, len(ctx.Attributes)+2)
 	for k, v := range ctx.Attributes {
 		nv, err := jsonValue(v, 0)
 		if err != nil {
@@ -42,10 +88,6 @@ func buildData(flagKey string, ctx EvalContext, now time.Time) (map[string]any, 
 	}
 	if ctx.TargetingKey != "" {
 		data[keyTargetingKey] = jsonString(ctx.TargetingKey)
-	}
-	data[keyFlagd] = map[string]any{
-		keyFlagKey:   flagKey,
-		keyTimestamp: float64(now.Unix()),
 	}
 	return data, nil
 }

@@ -161,6 +161,17 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 // A flag without a default variant yields no value wherever the default
 // variant would be served.
 func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
+	p := Prepared{ctx: ctx}
+	return s.evaluate(key, &p)
+}
+
+// EvaluatePrepared is Evaluate for a prepared context: evaluating many
+// flags for one context checks and converts the context once.
+func (s *Snapshot) EvaluatePrepared(key string, p *Prepared) Result {
+	return s.evaluate(key, p)
+}
+
+func (s *Snapshot) evaluate(key string, p *Prepared) Result {
 	c, ok := s.flags[key]
 	if !ok {
 		return errorResult(nil, ErrorFlagNotFound, fmt.Sprintf("flag %q not found", key))
@@ -174,7 +185,7 @@ func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
 	if c.rule == nil {
 		return c.serveDefault(ReasonStatic)
 	}
-	o := c.runTargeting(ctx, s.now)
+	o := c.runTargeting(p, s.now)
 	switch {
 	case o.overBudget:
 		budgetExceeded.Add(1)
@@ -270,24 +281,24 @@ type outcome struct {
 
 // runTargeting evaluates the rule on the fast path when it can, else with
 // the machine.
-func (c *compiled) runTargeting(ctx EvalContext, now func() time.Time) outcome {
+func (c *compiled) runTargeting(p *Prepared, now func() time.Time) outcome {
 	if c.fast != nil {
-		fits, err := contextFits(ctx.Attributes)
+		fits, err := p.fits()
 		if err != nil {
 			return outcome{code: ErrorInvalidContext, msg: err.Error()}
 		}
 		if fits {
-			e := env{flagKey: c.key, tk: ctx.TargetingKey, attrs: ctx.Attributes, now: now}
+			e := env{flagKey: c.key, tk: p.ctx.TargetingKey, attrs: p.ctx.Attributes, now: now}
 			if v, split, ok := e.eval(c.fast); ok {
 				return outcome{value: v, split: split}
 			}
 		}
 	}
-	return c.runMachine(ctx, now)
+	return c.runMachine(p, now)
 }
 
-func (c *compiled) runMachine(ctx EvalContext, now func() time.Time) outcome {
-	data, err := buildData(c.key, ctx, now())
+func (c *compiled) runMachine(p *Prepared, now func() time.Time) outcome {
+	data, err := p.dataFor(c.key, now())
 	if err != nil {
 		return outcome{code: ErrorInvalidContext, msg: err.Error()}
 	}

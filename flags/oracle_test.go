@@ -101,10 +101,11 @@ func oracle(s *Snapshot, key string, ctx EvalContext) Result {
 	if !ok || c.disabled || c.brokenReason != "" || c.rule == nil {
 		return s.Evaluate(key, ctx)
 	}
-	data, err := buildData(c.key, ctx, s.now())
+	data, err := buildData(ctx)
 	if err != nil {
 		return errorResult(c.metadata, ErrorInvalidContext, err.Error())
 	}
+	data[keyFlagd] = map[string]any{keyFlagKey: c.key, keyTimestamp: float64(s.now().Unix())}
 	rec := &opRecorder{}
 	data[keyRecorder] = rec
 	out, err := oracleApply(c.rule, data)

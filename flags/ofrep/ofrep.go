@@ -114,13 +114,14 @@ func Evaluate(set *store.FlagSet, key string, ctx flags.EvalContext) (int, any, 
 	return http.StatusOK, body, r
 }
 
-// EvaluateAll evaluates every flag in key order. observe, when not nil, is
-// called with each result.
+// EvaluateAll evaluates every flag in key order, preparing the context
+// once for all of them. observe, when not nil, is called with each result.
 func EvaluateAll(set *store.FlagSet, ctx flags.EvalContext, observe func(key string, r flags.Result)) Bulk {
 	keys := set.Keys()
 	out := Bulk{Flags: make([]any, 0, len(keys))}
+	prepared := flags.Prepare(ctx)
 	for _, key := range keys {
-		r := set.Snapshot.Evaluate(key, ctx)
+		r := set.Snapshot.EvaluatePrepared(key, prepared)
 		if observe != nil {
 			observe(key, r)
 		}

@@ -99,3 +99,31 @@ func TestParseContextEnforcesLimits(t *testing.T) {
 		}
 	}
 }
+
+// countingValue counts how often it is converted to JSON.
+type countingValue struct{ n *int }
+
+func (c countingValue) MarshalJSON() ([]byte, error) {
+	*c.n++
+	return []byte(`"pro"`), nil
+}
+
+// TestEvaluateAllConvertsTheContextOnce converts the context once per
+// request, not once per flag (M5).
+func TestEvaluateAllConvertsTheContextOnce(t *testing.T) {
+	defs := map[string]flags.Flag{}
+	for i := range 20 {
+		defs[fmt.Sprintf("f%d", i)] = flags.Flag{State: flags.StateEnabled, DefaultVariant: "off",
+			Variants:  map[string]json.RawMessage{"on": []byte("true"), "off": []byte("false")},
+			Targeting: []byte(`{"if": [{"==": [{"var": "plan"}, "pro"]}, "on", "off"]}`)}
+	}
+	conversions := 0
+	ctx := flags.EvalContext{TargetingKey: "u", Attributes: map[string]any{"plan": countingValue{&conversions}}}
+	bulk := EvaluateAll(store.NewFlagSet(defs, nil, 1), ctx, nil)
+	if conversions != 1 {
+		t.Errorf("the context was converted %d times for %d flags, want once", conversions, len(bulk.Flags))
+	}
+	if s, ok := bulk.Flags[0].(Success); !ok || s.Variant != "on" {
+		t.Errorf("first flag = %+v", bulk.Flags[0])
+	}
+}
