@@ -161,17 +161,19 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 // A flag without a default variant yields no value wherever the default
 // variant would be served.
 func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
-	p := Prepared{ctx: ctx}
-	return s.evaluate(key, &p)
+	return s.evaluate(key, ctx, nil)
 }
 
 // EvaluatePrepared is Evaluate for a prepared context: evaluating many
 // flags for one context checks and converts the context once.
 func (s *Snapshot) EvaluatePrepared(key string, p *Prepared) Result {
-	return s.evaluate(key, p)
+	return s.evaluate(key, p.ctx, p)
 }
 
-func (s *Snapshot) evaluate(key string, p *Prepared) Result {
+// evaluate takes the context as a value, as the fast path reads it, and
+// makes a Prepared only when the machine needs one (p is nil outside
+// EvaluatePrepared), so that the fast path does not pay for it.
+func (s *Snapshot) evaluate(key string, ctx EvalContext, p *Prepared) Result {
 	c, ok := s.flags[key]
 	if !ok {
 		return errorResult(nil, ErrorFlagNotFound, fmt.Sprintf("flag %q not found", key))
@@ -185,15 +187,15 @@ func (s *Snapshot) evaluate(key string, p *Prepared) Result {
 	if c.rule == nil {
 		return c.serveDefault(ReasonStatic)
 	}
-	o := c.runTargeting(p, s.now)
-	switch {
-	case o.overBudget:
+	out, split, code, msg := c.runTargeting(ctx, p, s.now)
+	switch code {
+	case "":
+		return c.serve(out, split)
+	case codeOverBudget:
 		budgetExceeded.Add(1)
 		return c.serveOverBudget()
-	case o.code != "":
-		return errorResult(c.metadata, o.code, o.msg)
 	}
-	return c.serve(o.value, o.split)
+	return errorResult(c.metadata, code, msg)
 }
 
 // budgetExceeded counts evaluations stopped by the budget, in this process.
@@ -270,49 +272,57 @@ func variantName(v any) string {
 	return strings.ReplaceAll(string(b), `"`, "")
 }
 
-// outcome is what running a rule gives: a value and whether fractional
-// chose it, an error code, or a stop over budget.
-type outcome struct {
-	value      any
-	split      bool
-	code, msg  string
-	overBudget bool
-}
+// codeOverBudget is the error code runTargeting returns for an evaluation
+// stopped by the budget; Evaluate turns it into GENERAL.
+const codeOverBudget = "over budget"
 
 // runTargeting evaluates the rule on the fast path when it can, else with
-// the machine.
-func (c *compiled) runTargeting(p *Prepared, now func() time.Time) outcome {
+// the machine. It returns the rule's value and whether fractional chose it,
+// or an error code and message.
+func (c *compiled) runTargeting(ctx EvalContext, p *Prepared, now func() time.Time) (any, bool, string, string) {
 	if c.fast != nil {
-		fits, err := p.fits()
+		fits, err := fastContext(ctx, p)
 		if err != nil {
-			return outcome{code: ErrorInvalidContext, msg: err.Error()}
+			return nil, false, ErrorInvalidContext, err.Error()
 		}
 		if fits {
-			e := env{flagKey: c.key, tk: p.ctx.TargetingKey, attrs: p.ctx.Attributes, now: now}
+			e := env{flagKey: c.key, tk: ctx.TargetingKey, attrs: ctx.Attributes, now: now}
 			if v, split, ok := e.eval(c.fast); ok {
-				return outcome{value: v, split: split}
+				return v, split, "", ""
 			}
 		}
+	}
+	if p == nil {
+		p = Prepare(ctx)
 	}
 	return c.runMachine(p, now)
 }
 
-func (c *compiled) runMachine(p *Prepared, now func() time.Time) outcome {
+// fastContext reports whether the fast path can read the context, once
+// per Prepared.
+func fastContext(ctx EvalContext, p *Prepared) (bool, error) {
+	if p == nil {
+		return contextFits(ctx.Attributes)
+	}
+	return p.fits()
+}
+
+func (c *compiled) runMachine(p *Prepared, now func() time.Time) (any, bool, string, string) {
 	data, err := p.dataFor(c.key, now())
 	if err != nil {
-		return outcome{code: ErrorInvalidContext, msg: err.Error()}
+		return nil, false, ErrorInvalidContext, err.Error()
 	}
 	var m machine
 	out, split, exit, err := m.evaluate(c.rule, data)
 	switch {
 	case err == errOverBudget:
-		return outcome{overBudget: true}
+		return nil, false, codeOverBudget, ""
 	case err != nil:
-		return outcome{code: ErrorParse, msg: fmt.Sprintf("targeting of flag %q: %v", c.key, err)}
+		return nil, false, ErrorParse, fmt.Sprintf("targeting of flag %q: %v", c.key, err)
 	case exit:
-		return outcome{}
+		return nil, false, "", ""
 	}
-	return outcome{value: out, split: split}
+	return out, split, "", ""
 }
 
 // cloneValue copies object variants so callers cannot modify the snapshot.

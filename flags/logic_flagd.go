@@ -66,7 +66,7 @@ func (m *machine) fractionalArgs(values, data any) (any, bool) {
 		return nil, false
 	}
 	m.read(len(bucketBy))
-	d, ok := parseDistribution(rest, m.evalPart(data))
+	d, ok := parseDistribution(rest, func(rule any) (any, bool) { return m.evalPart(rule, data) })
 	if !ok {
 		return nil, false
 	}
@@ -101,18 +101,16 @@ func (m *machine) bucketingValue(args []any, data map[string]any) (string, []any
 // evalPart evaluates a rule inside a bucket. A failing rule fails the
 // bucket, not the evaluation, as with the library's ApplyInterface; the
 // budget still stops everything.
-func (m *machine) evalPart(data any) func(any) (any, bool) {
-	return func(rule any) (v any, ok bool) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == errOverBudget {
-					panic(r)
-				}
-				v, ok = nil, false
+func (m *machine) evalPart(rule, data any) (v any, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == errOverBudget {
+				panic(r)
 			}
-		}()
-		return m.applyInterface(rule, data), true
-	}
+			v, ok = nil, false
+		}
+	}()
+	return m.applyInterface(rule, data), true
 }
 
 // evaluate runs a targeting rule and applies flagd's result rules, which
