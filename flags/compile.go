@@ -2,6 +2,7 @@ package flags
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -38,38 +39,69 @@ func decodeEvaluators(raw map[string]json.RawMessage) map[string]any {
 // resolveRefs replaces every {"$ref": "name"} with the named evaluator, the
 // way flagd's text substitution does: the evaluator's keys are spliced into
 // the object that held "$ref". Evaluators may refer to other evaluators.
-// References to unknown evaluators are left in place.
-func resolveRefs(rule any, evaluators map[string]any) any {
-	return expand(rule, evaluators, 0)
+// References to unknown evaluators are left in place. Expansion stops with
+// errRefBlowUp past maxRefNodes values, since two references per level
+// would otherwise double the rule at every level (L11).
+func resolveRefs(rule any, evaluators map[string]any) (any, error) {
+	x := expander{evaluators: evaluators, budget: maxRefNodes}
+	out := x.expand(rule, 0)
+	if x.budget < 0 {
+		return nil, errRefBlowUp
+	}
+	return out, nil
 }
 
-func expand(v any, evaluators map[string]any, depth int) any {
-	switch x := v.(type) {
+var errRefBlowUp = fmt.Errorf("targeting has more than %d values once $ref is expanded", maxRefNodes)
+
+// expander expands $ref within a budget of values.
+type expander struct {
+	evaluators map[string]any
+	budget     int
+}
+
+func (x *expander) expand(v any, depth int) any {
+	if x.budget--; x.budget < 0 {
+		return nil
+	}
+	switch e := v.(type) {
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = expand(e, evaluators, depth)
+		out := make([]any, len(e))
+		for i, el := range e {
+			out[i] = x.expand(el, depth)
 		}
 		return out
 	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = expand(e, evaluators, depth)
-		}
-		name, isRef := x["$ref"].(string)
-		body, known := evaluators[name].(map[string]any)
-		if !isRef || !known || len(body) == 0 || depth >= maxRefDepth {
-			return out
-		}
-		delete(out, "$ref")
-		maps.Copy(out, expand(body, evaluators, depth+1).(map[string]any))
-		return out
+		return x.expandObject(e, depth)
 	}
 	return v
 }
 
+func (x *expander) expandObject(obj map[string]any, depth int) any {
+	out := make(map[string]any, len(obj))
+	for k, e := range obj {
+		out[k] = x.expand(e, depth)
+	}
+	name, isRef := obj["$ref"].(string)
+	body, known := x.evaluators[name].(map[string]any)
+	if !isRef || !known || len(body) == 0 || depth >= maxRefDepth {
+		return out
+	}
+	delete(out, "$ref")
+	if expanded, ok := x.expand(body, depth+1).(map[string]any); ok {
+		maps.Copy(out, expanded)
+	}
+	return out
+}
+
+// withinBudget reports whether the estimator bounds a rule within the
+// evaluation budget for contexts within the OFREP limits.
+func withinBudget(rule any) bool {
+	e := estimator{}
+	return !e.estimateRule(rule, "#").cost.over()
+}
+
 // compileFast turns a rule into a fast-path node tree, or reports that the
-// rule uses something only the library evaluates.
+// rule uses something only the machine evaluates.
 func compileFast(rule any) (*node, bool) {
 	n, ok := compileNode(rule)
 	if ok {
@@ -254,7 +286,7 @@ func compileHaystack(v any) (*node, bool) {
 }
 
 // compileFractional handles literal buckets; computed variant names or
-// weights go to the library.
+// weights go to the machine.
 func compileFractional(arg any) (*node, bool) {
 	items, ok := arg.([]any)
 	if !ok || len(items) == 0 {
@@ -292,37 +324,6 @@ func compileFractional(arg any) (*node, bool) {
 	n.dist, ok = parseDistribution(buckets, nil)
 	n.distBroken = !ok
 	return n, true
-}
-
-// pathStep is the result-path view of a rule that the library evaluates:
-// which "if" branches lead to the value, and where fractional sits.
-type pathStep struct {
-	fractional bool
-	ifArgs     []any       // the raw operands of an "if"
-	branches   []*pathStep // for each operand of an "if": nil for conditions
-}
-
-func buildPath(rule any) *pathStep {
-	m, ok := rule.(map[string]any)
-	if !ok || len(m) != 1 {
-		return &pathStep{}
-	}
-	if _, ok := m[opFractional]; ok {
-		return &pathStep{fractional: true}
-	}
-	args, ok := m["if"].([]any)
-	if !ok {
-		return &pathStep{}
-	}
-	p := &pathStep{ifArgs: args, branches: make([]*pathStep, len(args))}
-	last := len(args) - 1
-	for i := 1; i <= last; i += 2 {
-		p.branches[i] = buildPath(args[i])
-	}
-	if len(args)%2 == 1 {
-		p.branches[last] = buildPath(args[last])
-	}
-	return p
 }
 
 // knownOperators are the operators diegoholiveira/jsonlogic v3.5.1 implements

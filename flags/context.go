@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -28,10 +29,56 @@ const maxContextDepth = 64
 
 var errContextTooDeep = errors.New("context nests deeper than 64 levels")
 
-// buildData makes the JSONLogic data object flagd builds: the attributes in
-// their JSON form, plus targetingKey and the $flagd properties.
-func buildData(flagKey string, ctx EvalContext, now time.Time) (map[string]any, error) {
-	data := make(map[string]any, len(ctx.Attributes)+3)
+// Prepared is an evaluation context checked and converted once, so that
+// evaluating many flags for it (OFREP's bulk endpoint) does that work once
+// per request rather than once per flag (M5). It is not safe for
+// concurrent use.
+type Prepared struct {
+	ctx EvalContext
+
+	checked bool // fit and fitErr are known
+	fit     bool
+	fitErr  error
+
+	built   bool // data and dataErr are known
+	data    map[string]any
+	dataErr error
+}
+
+// Prepare makes a context ready for Snapshot.EvaluatePrepared.
+func Prepare(ctx EvalContext) *Prepared { return &Prepared{ctx: ctx} }
+
+// fits reports, once, whether the fast path can read the attributes.
+func (p *Prepared) fits() (bool, error) {
+	if !p.checked {
+		p.checked = true
+		p.fit, p.fitErr = contextFits(p.ctx.Attributes)
+	}
+	return p.fit, p.fitErr
+}
+
+// dataFor returns the JSONLogic data object for one flag. The attributes
+// are converted once; only the $flagd properties change from flag to flag.
+// Sharing the object is safe because no operation modifies its data.
+func (p *Prepared) dataFor(flagKey string, now time.Time) (map[string]any, error) {
+	if !p.built {
+		p.built = true
+		p.data, p.dataErr = buildData(p.ctx)
+	}
+	if p.dataErr != nil {
+		return nil, p.dataErr
+	}
+	p.data[keyFlagd] = map[string]any{
+		keyFlagKey:   flagKey,
+		keyTimestamp: float64(now.Unix()),
+	}
+	return p.data, nil
+}
+
+// buildData makes the JSONLogic data object flagd builds, but for the
+// $flagd properties: the attributes in their JSON form, and targetingKey.
+func buildData(ctx EvalContext) (map[string]any, error) {
+	data := make(map[string]any, len(ctx.Attributes)+2)
 	for k, v := range ctx.Attributes {
 		nv, err := jsonValue(v, 0)
 		if err != nil {
@@ -41,10 +88,6 @@ func buildData(flagKey string, ctx EvalContext, now time.Time) (map[string]any, 
 	}
 	if ctx.TargetingKey != "" {
 		data[keyTargetingKey] = jsonString(ctx.TargetingKey)
-	}
-	data[keyFlagd] = map[string]any{
-		keyFlagKey:   flagKey,
-		keyTimestamp: float64(now.Unix()),
 	}
 	return data, nil
 }
@@ -128,7 +171,7 @@ func jsonString(s string) string {
 // for values that flagd could not marshal at all, so that both paths reject
 // the same contexts. Strings are checked for valid UTF-8 only when the fast
 // path reads them, and rules that name a key containing U+FFFD (which is
-// what invalid UTF-8 in a key becomes) are left to the library, so invalid
+// what invalid UTF-8 in a key becomes) are left to the machine, so invalid
 // UTF-8 that the rule never reads costs nothing.
 func contextFits(attrs map[string]any) (bool, error) {
 	for _, v := range attrs {
@@ -184,4 +227,74 @@ func asJSONNumber(v any) any {
 		return float64(x)
 	}
 	return v
+}
+
+// CheckContext checks a context's attributes against the OFREP limits:
+// MaxContextAttributes, MaxContextArray, MaxContextDepth, and
+// MaxContextBytes for its strings once decoded (JSON decodes each byte of
+// invalid UTF-8 to three). The caller checks the context's size as sent.
+func CheckContext(attrs map[string]any) error {
+	if len(attrs) > MaxContextAttributes {
+		return fmt.Errorf("the context has %d attributes; the limit is %d", len(attrs), MaxContextAttributes)
+	}
+	var c contextCheck
+	if err := c.object(attrs, 1); err != nil {
+		return fmt.Errorf("context%s: %s", err.path, err.msg)
+	}
+	return nil
+}
+
+// contextCheck walks a context, adding up its strings.
+type contextCheck struct{ bytes int }
+
+// contextError is a limit a context is over, at a path built on the way
+// back up, so that a context within the limits costs no allocation.
+type contextError struct{ path, msg string }
+
+func (e *contextError) within(step string) *contextError {
+	e.path = step + e.path
+	return e
+}
+
+func (c *contextCheck) value(v any, depth int) *contextError {
+	switch x := v.(type) {
+	case string:
+		c.bytes += len(x)
+	case map[string]any:
+		return c.object(x, depth)
+	case []any:
+		return c.array(x, depth)
+	}
+	if c.bytes > MaxContextBytes {
+		return &contextError{msg: fmt.Sprintf("the context's strings add up to more than %d bytes", MaxContextBytes)}
+	}
+	return nil
+}
+
+func (c *contextCheck) object(obj map[string]any, depth int) *contextError {
+	if depth > MaxContextDepth {
+		return &contextError{msg: fmt.Sprintf("nests deeper than %d levels", MaxContextDepth)}
+	}
+	for k, e := range obj {
+		c.bytes += len(k)
+		if err := c.value(e, depth+1); err != nil {
+			return err.within("." + k)
+		}
+	}
+	return nil
+}
+
+func (c *contextCheck) array(list []any, depth int) *contextError {
+	if depth > MaxContextDepth {
+		return &contextError{msg: fmt.Sprintf("nests deeper than %d levels", MaxContextDepth)}
+	}
+	if len(list) > MaxContextArray {
+		return &contextError{msg: fmt.Sprintf("has %d elements; the limit is %d", len(list), MaxContextArray)}
+	}
+	for i, e := range list {
+		if err := c.value(e, depth+1); err != nil {
+			return err.within("[" + strconv.Itoa(i) + "]")
+		}
+	}
+	return nil
 }

@@ -6,9 +6,8 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/diegoholiveira/jsonlogic/v3"
 )
 
 // Reasons, as in the OpenFeature specification and flagd.
@@ -39,7 +38,8 @@ type Result struct {
 	// Value is the served variant's value (bool, string, float64 or
 	// map[string]any). It is nil when the caller's code default applies: on
 	// errors, for disabled flags, and for flags without a default variant
-	// when targeting does not pick one.
+	// when targeting does not pick one. The one error with a value is an
+	// evaluation stopped by the budget: it serves the default variant.
 	Value any
 	// Variant is the served variant's name; empty when Value is nil.
 	Variant string
@@ -69,8 +69,7 @@ type compiled struct {
 	variants     map[string]any
 	defVariant   string // "" means the code default
 	rule         any    // nil: no targeting
-	fast         *node  // nil: the library evaluates rule
-	path         *pathStep
+	fast         *node  // nil: the machine evaluates rule
 	brokenReason string // non-empty: every evaluation is a PARSE_ERROR
 	metadata     map[string]any
 }
@@ -127,14 +126,19 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 	if m, ok := rule.(map[string]any); ok && len(m) == 0 {
 		return // {} means no targeting
 	}
-	rule = resolveRefs(rule, evaluators)
+	rule, err = resolveRefs(rule, evaluators)
+	if err != nil {
+		c.brokenReason = err.Error()
+		return
+	}
 	if op, ok := unknownOperator(rule); ok {
 		c.brokenReason = fmt.Sprintf("targeting uses unknown operator %q", op)
 		return
 	}
 	c.rule = rule
-	c.path = buildPath(rule)
-	if n, ok := compileFast(rule); ok {
+	// The fast path has no meter: a rule that could go over the budget
+	// (one written before the limits) is left to the machine, which stops it.
+	if n, ok := compileFast(rule); ok && withinBudget(rule) {
 		c.fast = n
 	}
 }
@@ -150,11 +154,26 @@ func (c *compiled) compileTargeting(raw json.RawMessage, evaluators map[string]a
 //   - targeting returning null: DEFAULT with the default variant. An "if"
 //     whose condition fails inside a flagd operator (an invalid version, a
 //     missing bucketing key...) also returns null rather than its else branch;
-//   - targeting returning anything else: ERROR / GENERAL.
+//   - targeting returning anything else: ERROR / GENERAL;
+//   - targeting that would go over the evaluation budget (see limits.go):
+//     ERROR / GENERAL with the default variant, counted by BudgetExceeded.
 //
 // A flag without a default variant yields no value wherever the default
 // variant would be served.
 func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
+	return s.evaluate(key, ctx, nil)
+}
+
+// EvaluatePrepared is Evaluate for a prepared context: evaluating many
+// flags for one context checks and converts the context once.
+func (s *Snapshot) EvaluatePrepared(key string, p *Prepared) Result {
+	return s.evaluate(key, p.ctx, p)
+}
+
+// evaluate takes the context as a value, as the fast path reads it, and
+// makes a Prepared only when the machine needs one (p is nil outside
+// EvaluatePrepared), so that the fast path does not pay for it.
+func (s *Snapshot) evaluate(key string, ctx EvalContext, p *Prepared) Result {
 	c, ok := s.flags[key]
 	if !ok {
 		return errorResult(nil, ErrorFlagNotFound, fmt.Sprintf("flag %q not found", key))
@@ -168,12 +187,25 @@ func (s *Snapshot) Evaluate(key string, ctx EvalContext) Result {
 	if c.rule == nil {
 		return c.serveDefault(ReasonStatic)
 	}
-	out, split, code, msg := c.runTargeting(ctx, s.now)
-	if code != "" {
-		return errorResult(c.metadata, code, msg)
+	out, split, code, msg := c.runTargeting(ctx, p, s.now)
+	switch code {
+	case "":
+		return c.serve(out, split)
+	case codeOverBudget:
+		budgetExceeded.Add(1)
+		return c.serveOverBudget()
 	}
-	return c.serve(out, split)
+	return errorResult(c.metadata, code, msg)
 }
+
+// budgetExceeded counts evaluations stopped by the budget, in this process.
+var budgetExceeded atomic.Uint64
+
+// BudgetExceeded returns how many evaluations the budget has stopped in
+// this process. Rules accepted by validation never reach it with a context
+// within the OFREP limits, so a rising count means a rule written before
+// the limits, an oversized in-process context, or a context holding rules.
+func BudgetExceeded() uint64 { return budgetExceeded.Load() }
 
 func errorResult(meta map[string]any, code, msg string) Result {
 	return Result{Reason: ReasonError, ErrorCode: code, ErrorMessage: msg, FlagMetadata: meta}
@@ -211,6 +243,18 @@ func (c *compiled) serve(out any, split bool) Result {
 	return Result{Value: cloneValue(v), Variant: name, Reason: reason, FlagMetadata: c.metadata}
 }
 
+// serveOverBudget serves the default variant with reason ERROR.
+func (c *compiled) serveOverBudget() Result {
+	r := c.serveDefault(ReasonError)
+	if r.ErrorCode != "" {
+		return r // the default variant is not a variant
+	}
+	r.Reason, r.ErrorCode = ReasonError, ErrorGeneral
+	r.ErrorMessage = fmt.Sprintf("targeting of flag %q stopped: it would go over the evaluation budget of %d steps and %d bytes",
+		c.key, MaxEvalSteps, MaxEvalBytes)
+	return r
+}
+
 // variantName turns a targeting result into a variant key. Like flagd,
 // booleans and numbers become their JSON text, and other values their JSON
 // text with the quotes removed.
@@ -228,11 +272,16 @@ func variantName(v any) string {
 	return strings.ReplaceAll(string(b), `"`, "")
 }
 
-// runTargeting evaluates the rule on the fast path when it can, else with the
-// library. It returns the rule's value and whether fractional chose it.
-func (c *compiled) runTargeting(ctx EvalContext, now func() time.Time) (any, bool, string, string) {
+// codeOverBudget is the error code runTargeting returns for an evaluation
+// stopped by the budget; Evaluate turns it into GENERAL.
+const codeOverBudget = "over budget"
+
+// runTargeting evaluates the rule on the fast path when it can, else with
+// the machine. It returns the rule's value and whether fractional chose it,
+// or an error code and message.
+func (c *compiled) runTargeting(ctx EvalContext, p *Prepared, now func() time.Time) (any, bool, string, string) {
 	if c.fast != nil {
-		fits, err := contextFits(ctx.Attributes)
+		fits, err := fastContext(ctx, p)
 		if err != nil {
 			return nil, false, ErrorInvalidContext, err.Error()
 		}
@@ -243,79 +292,37 @@ func (c *compiled) runTargeting(ctx EvalContext, now func() time.Time) (any, boo
 			}
 		}
 	}
-	return c.runLibrary(ctx, now)
+	if p == nil {
+		p = Prepare(ctx)
+	}
+	return c.runMachine(p, now)
 }
 
-func (c *compiled) runLibrary(ctx EvalContext, now func() time.Time) (any, bool, string, string) {
-	data, err := buildData(c.key, ctx, now())
+// fastContext reports whether the fast path can read the context, once
+// per Prepared.
+func fastContext(ctx EvalContext, p *Prepared) (bool, error) {
+	if p == nil {
+		return contextFits(ctx.Attributes)
+	}
+	return p.fits()
+}
+
+func (c *compiled) runMachine(p *Prepared, now func() time.Time) (any, bool, string, string) {
+	data, err := p.dataFor(c.key, now())
 	if err != nil {
 		return nil, false, ErrorInvalidContext, err.Error()
 	}
-	rec := &opRecorder{}
-	data[keyRecorder] = rec
-	out, err := apply(c.rule, data)
-	if err != nil {
+	var m machine
+	out, split, exit, err := m.evaluate(c.rule, data)
+	switch {
+	case err == errOverBudget:
+		return nil, false, codeOverBudget, ""
+	case err != nil:
 		return nil, false, ErrorParse, fmt.Sprintf("targeting of flag %q: %v", c.key, err)
-	}
-	exit, split := walkPath(c.path, data, rec)
-	if exit {
+	case exit:
 		return nil, false, "", ""
 	}
 	return out, split, "", ""
-}
-
-// apply runs the library, turning its panics (which it reports as errors,
-// except for non-error panic values) into errors.
-func apply(rule, data any) (out any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("jsonlogic: %v", r)
-		}
-	}()
-	// Apply works on readers and writers and re-encodes JSON on every call;
-	// ApplyInterface is the in-memory form this hot path needs.
-	//lint:ignore SA1019 no non-deprecated in-memory entry point in v3.5
-	return jsonlogic.ApplyInterface(rule, data)
-}
-
-// walkPath replays the "if"s on the result path, whose values the library
-// has already computed: it finds whether the chosen value came from
-// fractional, and whether a condition failed inside a flagd operator, in
-// which case the result is null.
-func walkPath(p *pathStep, data map[string]any, rec *opRecorder) (exit, split bool) {
-	if p.fractional {
-		return false, true
-	}
-	if p.ifArgs == nil {
-		return false, false
-	}
-	last := len(p.ifArgs) - 1
-	for i := 0; i < last; i += 2 {
-		rec.failures = 0
-		cond, err := condValue(p.ifArgs[i], data)
-		if err != nil {
-			return false, false // unreachable: the full evaluation succeeded
-		}
-		if truthy(cond) {
-			return walkPath(p.branches[i+1], data, rec)
-		}
-		if rec.failures > 0 {
-			return true, false
-		}
-	}
-	if len(p.ifArgs)%2 == 1 {
-		return walkPath(p.branches[last], data, rec)
-	}
-	return false, false
-}
-
-// condValue evaluates an "if" condition as the library's parseValues does:
-// objects are rules, anything else (arrays included) is a literal.
-func condValue(cond any, data map[string]any) (any, error) {
-	if _, isRule := cond.(map[string]any); !isRule {
-		return cond, nil
-	}
-	return apply(cond, data)
 }
 
 // cloneValue copies object variants so callers cannot modify the snapshot.

@@ -17,8 +17,10 @@ import (
 // library's reflection. It reproduces the library's semantics exactly,
 // quirks included; where the library would panic or where a value needs
 // conversion, the node gives up (ok=false) and the whole evaluation falls
-// back to the library, so the two paths cannot disagree. fastpath_test.go
-// checks them against each other.
+// back to the machine (logic.go), which follows the library step by step,
+// so the two paths cannot disagree. fastpath_test.go checks them against
+// each other. The fast path has no meter: it has no loops, and rules that
+// could go over the evaluation budget are not compiled to it.
 
 type nodeKind uint8
 
@@ -84,7 +86,7 @@ type (
 )
 
 // eval returns the node's value, whether it came from fractional on the
-// result path, and ok=false when the library must decide instead.
+// result path, and ok=false when the machine must decide instead.
 func (e *env) eval(n *node) (v any, split bool, ok bool) {
 	switch n.kind {
 	case kLit:

@@ -10,17 +10,21 @@
 // calls without parsing anything. SetFractionalSplit, ResetTo and Disable
 // rewrite a flag for rollouts.
 //
-// JSONLogic is evaluated by github.com/diegoholiveira/jsonlogic/v3, with
-// flagd's operators registered into its global operator table when this
-// package is initialised. Common rule shapes also have a compiled fast path
-// that gives the library's exact results without its allocations.
+// JSONLogic is evaluated with the semantics of
+// github.com/diegoholiveira/jsonlogic/v3, the library flagd uses, by a
+// machine that follows it step by step and meters the work (logic.go):
+// every evaluation runs within a budget, and validation refuses rules that
+// could exceed it (limits.go). Common rule shapes also have a compiled fast
+// path that gives the same results without allocating.
 //
 // Where this package departs from flagd, on purpose:
 //   - a result chosen by fractional has reason SPLIT (flagd says
 //     TARGETING_MATCH), so rollouts can tell assignment from targeting;
 //   - nested $ref in $evaluators are always expanded (flagd's text
 //     substitution expands them only in some evaluator orders);
-//   - "targeting": null is the same as no targeting.
+//   - "targeting": null is the same as no targeting;
+//   - rules are refused, and evaluations stopped, beyond the limits in
+//     limits.go; a version string longer than 256 bytes is not a version.
 package flags
 
 import (

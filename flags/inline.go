@@ -33,7 +33,11 @@ func (f File) Inline() (map[string]Flag, error) {
 			if err != nil {
 				return nil, fmt.Errorf("inline flag %q: targeting is not valid JSON: %w", key, err)
 			}
-			raw, err := json.Marshal(resolveRefs(rule, evaluators))
+			expanded, err := resolveRefs(rule, evaluators)
+			if err != nil {
+				return nil, fmt.Errorf("inline flag %q: %w", key, err)
+			}
+			raw, err := json.Marshal(expanded)
 			if err != nil {
 				return nil, fmt.Errorf("inline flag %q: %w", key, err)
 			}

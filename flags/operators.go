@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-	"github.com/diegoholiveira/jsonlogic/v3"
-	"github.com/twmb/murmur3"
 )
 
 // flagd's custom JSONLogic operators. Each one returns nil when its input is
@@ -27,46 +25,11 @@ const (
 	keyFlagd        = "$flagd"
 	keyFlagKey      = "flagKey"
 	keyTimestamp    = "timestamp"
-	// keyRecorder holds the per-evaluation opRecorder. It contains a dot, and
-	// JSONLogic's "var" splits paths on dots, so no rule can read it.
-	keyRecorder = "$flagd.recorder"
 )
 
 // maxWeightSum is flagd's cap on the sum of fractional weights; it keeps
 // hash*total inside 64 bits in every provider language.
 const maxWeightSum = math.MaxInt32
-
-func init() {
-	// The library keeps operators in a package-level map; registering them
-	// once here is the only way to add them.
-	jsonlogic.AddOperator(opFractional, libFractional)
-	jsonlogic.AddOperator(opSemVer, libOp(semVer))
-	jsonlogic.AddOperator(opStartsWith, libOp(startsWith))
-	jsonlogic.AddOperator(opEndsWith, libOp(endsWith))
-}
-
-// opRecorder counts operator failures during one library evaluation.
-type opRecorder struct{ failures int }
-
-func record(data any) {
-	if m, ok := data.(map[string]any); ok {
-		if r, ok := m[keyRecorder].(*opRecorder); ok {
-			r.failures++
-		}
-	}
-}
-
-// libOp adapts an operator to the library's signature.
-func libOp(op func(args []any) (any, bool)) func(values, data any) any {
-	return func(values, data any) any {
-		args, _ := values.([]any)
-		v, ok := op(args)
-		if !ok {
-			record(data)
-		}
-		return v
-	}
-}
 
 // startsWith implements flagd's starts_with: exactly two strings.
 func startsWith(args []any) (any, bool) {
@@ -132,6 +95,11 @@ func compareVersions(a *semver.Version, op string, b *semver.Version) (any, bool
 	return nil, false
 }
 
+// maxVersionLength bounds what parseVersion parses. Version strings are
+// short; a longer string is not taken for one, which keeps sem_ver's cost
+// bounded whatever the context holds.
+const maxVersionLength = 256
+
 // parseVersion accepts what flagd accepts: an optional v/V prefix, partial
 // versions ("1", "1.2") padded with zeros, build metadata (ignored when
 // comparing), and JSON numbers (1 means "1").
@@ -144,6 +112,9 @@ func parseVersion(v any) (*semver.Version, bool) {
 		s = strconv.FormatFloat(x, 'f', -1, 64)
 	default:
 		return nil, false
+	}
+	if len(s) > maxVersionLength {
+		return nil, false // not a version, and too long to run the parser's regular expression on
 	}
 	if strings.HasPrefix(s, "V") {
 		s = "v" + s[1:]
@@ -162,56 +133,6 @@ func parseVersion(v any) (*semver.Version, bool) {
 		return nil, false
 	}
 	return ver, true
-}
-
-// libFractional is fractional as the library calls it: values are the
-// evaluated arguments, data is the JSONLogic data object.
-func libFractional(values, data any) any {
-	v, ok := fractionalArgs(values, data)
-	if !ok {
-		record(data)
-	}
-	return v
-}
-
-func fractionalArgs(values, data any) (any, bool) {
-	args, ok := values.([]any)
-	dataMap, isMap := data.(map[string]any)
-	if !ok || !isMap || len(args) == 0 {
-		return nil, false
-	}
-	bucketBy, rest, ok := bucketingValue(args, dataMap)
-	if !ok {
-		return nil, false
-	}
-	d, ok := parseDistribution(rest, func(rule any) (any, bool) {
-		//lint:ignore SA1019 no non-deprecated in-memory entry point in v3.5
-		v, err := jsonlogic.ApplyInterface(rule, data)
-		return v, err == nil
-	})
-	if !ok {
-		return nil, false
-	}
-	return d.pick(murmur3.StringSum32(bucketBy)), true
-}
-
-// bucketingValue picks the string that fractional hashes. A string first
-// argument is used as is; otherwise flagd hashes flagKey+targetingKey, and a
-// null first argument (a missing custom property) is dropped first.
-func bucketingValue(args []any, data map[string]any) (string, []any, bool) {
-	if s, ok := args[0].(string); ok {
-		return s, args[1:], true
-	}
-	if args[0] == nil {
-		args = args[1:]
-	}
-	tk, ok := data[keyTargetingKey].(string)
-	if !ok {
-		return "", nil, false
-	}
-	flagd, _ := data[keyFlagd].(map[string]any)
-	flagKey, _ := flagd[keyFlagKey].(string)
-	return flagKey + tk, args, true
 }
 
 // distribution is a parsed list of fractional buckets.

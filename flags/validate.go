@@ -20,6 +20,9 @@ const (
 	CodeTypeMismatch   = "type_mismatch"   // a variant whose type differs from the others
 	CodeUnknownVariant = "unknown_variant" // a name that is not one of the flag's variants
 	CodeUnknownRef     = "unknown_ref"     // a $ref to an evaluator that does not exist
+	CodeTooLarge       = "too_large"       // over a size limit (limits.go)
+	CodeTooDeep        = "too_deep"        // nested deeper than a limit (limits.go)
+	CodeTooComplex     = "too_complex"     // may go over the evaluation budget
 )
 
 // ValidationError lists everything wrong with a flag definition or file.
@@ -64,9 +67,11 @@ func Validate(key string, def Flag) error {
 // its targeting may reference. Pointers are relative to the definition.
 // The evaluators' own bodies are checked by ValidateFile.
 func ValidateRaw(key string, raw []byte, evaluators map[string]json.RawMessage) error {
-	v := validator{evaluators: decodeEvaluators(evaluators), known: names(evaluators)}
+	v := validator{evaluators: decodeEvaluators(evaluators), known: names(evaluators), work: new(int)}
 	v.checkKey(key, "#")
-	v.checkFlag(raw, "#")
+	if v.checkSize(raw, "#") {
+		v.checkFlag(raw, "#")
+	}
 	return newValidationError(key, v.errs)
 }
 
@@ -88,7 +93,7 @@ func ValidateFile(data []byte) error {
 		return &ValidationError{Errors: []validation.FieldError{{Pointer: "#", Code: CodeInvalid, Detail: "a flag file must be a JSON object"}}}
 	}
 	var evaluators map[string]json.RawMessage
-	v := validator{}
+	v := validator{work: new(int)}
 	if raw, ok := top["$evaluators"]; ok && !isNull(raw) {
 		if json.Unmarshal(raw, &evaluators) != nil {
 			v.add("#/$evaluators", CodeInvalid, "$evaluators must be an object")
@@ -161,6 +166,11 @@ type validator struct {
 	evaluators map[string]any  // decoded bodies
 	known      map[string]bool // evaluator names, including undecodable ones
 	variants   map[string]bool // the current flag's variant names; nil when unknown
+	// work counts the operations checked in one targeting rule, shared with
+	// the validators that checkRef starts, so that $ref cannot make checking
+	// exponential: past maxRefNodes, checkRef stops expanding (the rule is
+	// refused for its size anyway).
+	work *int
 }
 
 func (v *validator) add(ptr, code, format string, args ...any) {
@@ -186,7 +196,9 @@ func (v *validator) checkFlags(raw json.RawMessage) {
 	for _, key := range sortedKeys(flags) {
 		ptr := pointer("#/flags", key)
 		v.checkKey(key, ptr)
-		v.checkFlag(flags[key], ptr)
+		if v.checkSize(flags[key], ptr) {
+			v.checkFlag(flags[key], ptr)
+		}
 	}
 }
 
@@ -203,7 +215,7 @@ func (v *validator) checkEvaluators(evaluators map[string]json.RawMessage) {
 			v.add(ptr, CodeInvalid, "an evaluator must be a non-empty JSONLogic object")
 			continue
 		}
-		v.checkRule(rule, ptr, false, 0)
+		v.checkRule(rule, ptr, false, 0) // limits: where a flag uses it
 	}
 }
 
@@ -354,7 +366,9 @@ func (v *validator) checkTargeting(raw json.RawMessage, ptr string) {
 		v.add(ptr, CodeInvalid, "targeting must be a JSONLogic object")
 		return
 	}
+	*v.work = 0
 	v.checkRule(rule, ptr, true, 0)
+	v.checkLimits(rule, ptr)
 }
 
 func isNull(raw json.RawMessage) bool {

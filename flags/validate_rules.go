@@ -49,6 +49,9 @@ func (v *validator) checkResultLiteral(lit any, ptr string) {
 }
 
 func (v *validator) checkOperator(obj map[string]any, ptr string, result bool, depth int) {
+	if v.work != nil {
+		*v.work++
+	}
 	if len(obj) == 0 {
 		return // {} is allowed, as in flagd's schema
 	}
@@ -92,13 +95,13 @@ func (v *validator) checkRef(arg any, ptr string, result bool, depth int) {
 		return
 	}
 	body, ok := v.evaluators[name]
-	if !ok || !result || depth >= maxRefDepth {
-		return // undecodable bodies are reported under #/$evaluators
+	if !ok || !result || depth >= maxRefDepth || v.work != nil && *v.work > maxRefNodes {
+		return // undecodable bodies are reported under #/$evaluators; see work for the rest
 	}
 	// The evaluator's result is this flag's result: its literal results must
 	// be this flag's variants. Structural problems inside it are reported
 	// once, under #/$evaluators, so only variant names are checked here.
-	inner := validator{evaluators: v.evaluators, known: v.known, variants: v.variants}
+	inner := validator{evaluators: v.evaluators, known: v.known, variants: v.variants, work: v.work}
 	inner.checkRule(body, ptr, true, depth+1)
 	for _, e := range inner.errs {
 		if e.Code == CodeUnknownVariant {

@@ -14,7 +14,9 @@
 //     the old one. Rules reading $flagd.timestamp can change their result
 //     without a new revision; such flags should not be polled with ETags.
 //   - A body that is not JSON, or a context that is not an object or whose
-//     targetingKey is not a string, is 400 INVALID_CONTEXT.
+//     targetingKey is not a string, is 400 INVALID_CONTEXT. So is a context
+//     over the limits of flags.CheckContext or larger than
+//     flags.MaxContextBytes as sent: evaluation costs grow with the context.
 package ofrep
 
 import (
@@ -73,11 +75,18 @@ func ParseContext(body []byte) (ctx flags.EvalContext, canonical []byte, code, d
 			return flags.EvalContext{}, nil, flags.ErrorInvalidContext, "the request body is not a JSON object"
 		}
 	}
+	if len(req.Context) > flags.MaxContextBytes {
+		return flags.EvalContext{}, nil, flags.ErrorInvalidContext,
+			fmt.Sprintf("the context is %d bytes; the limit is %d", len(req.Context), flags.MaxContextBytes)
+	}
 	attrs := map[string]any{}
 	if len(req.Context) > 0 && string(req.Context) != "null" {
 		if err := json.Unmarshal(req.Context, &attrs); err != nil || attrs == nil {
 			return flags.EvalContext{}, nil, flags.ErrorInvalidContext, "context must be a JSON object"
 		}
+	}
+	if err := flags.CheckContext(attrs); err != nil {
+		return flags.EvalContext{}, nil, flags.ErrorInvalidContext, err.Error()
 	}
 	tk, isString := attrs["targetingKey"].(string)
 	if _, present := attrs["targetingKey"]; present && !isString {
@@ -105,13 +114,14 @@ func Evaluate(set *store.FlagSet, key string, ctx flags.EvalContext) (int, any, 
 	return http.StatusOK, body, r
 }
 
-// EvaluateAll evaluates every flag in key order. observe, when not nil, is
-// called with each result.
+// EvaluateAll evaluates every flag in key order, preparing the context
+// once for all of them. observe, when not nil, is called with each result.
 func EvaluateAll(set *store.FlagSet, ctx flags.EvalContext, observe func(key string, r flags.Result)) Bulk {
 	keys := set.Keys()
 	out := Bulk{Flags: make([]any, 0, len(keys))}
+	prepared := flags.Prepare(ctx)
 	for _, key := range keys {
-		r := set.Snapshot.Evaluate(key, ctx)
+		r := set.Snapshot.EvaluatePrepared(key, prepared)
 		if observe != nil {
 			observe(key, r)
 		}

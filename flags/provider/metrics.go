@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/acme/platform/flags"
 	"github.com/acme/platform/flags/store"
 )
 
@@ -54,7 +55,20 @@ func NewMetrics(reg prometheus.Registerer, source func() *store.FlagSet) (*Metri
 	if err := reg.Register(stateCollector{source}); err != nil && !errors.As(err, &exists) {
 		return nil, err
 	}
+	if err := reg.Register(budgetCounter()); err != nil && !errors.As(err, &exists) {
+		return nil, err
+	}
 	return m, nil
+}
+
+// budgetCounter exports flags.BudgetExceeded. It has no labels: the flag
+// that went over is in the evaluation's error, and nothing a tenant
+// controls should add series.
+func budgetCounter() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "feature_flag_evaluation_budget_exceeded_total",
+		Help: "Flag evaluations stopped by the evaluation budget, which served the default variant with reason ERROR.",
+	}, func() float64 { return float64(flags.BudgetExceeded()) })
 }
 
 // Count records one evaluation.

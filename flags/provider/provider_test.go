@@ -241,3 +241,23 @@ func TestMetrics_StateGaugesFollowTheServedSet(t *testing.T) {
 		t.Errorf("feature_flag_revision = %v", got)
 	}
 }
+
+// TestMetrics_CountEvaluationsStoppedByTheBudget exports the evaluations
+// that the budget stopped: here a flag stored before the limits, whose
+// string doubles with each of 30 elements.
+func TestMetrics_CountEvaluationsStoppedByTheBudget(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ones := strings.TrimSuffix(strings.Repeat("1,", 30), ",")
+	def := flags.Flag{State: flags.StateEnabled, DefaultVariant: "off",
+		Variants:  map[string]json.RawMessage{"on": []byte("true"), "off": []byte("false")},
+		Targeting: []byte(`{"if": [{"==": [{"reduce": [[` + ones + `], {"cat": [{"var": "accumulator"}, {"var": "accumulator"}]}, "ab"]}, "x"]}, "on", "off"]}`)}
+	c := newClient(t, store.NewFlagSet(map[string]flags.Flag{"doubling": def}, nil, 1), reg)
+	before := series(t, reg, "feature_flag_evaluation_budget_exceeded_total")[""]
+	d, _ := c.BooleanValueDetails(context.Background(), "doubling", true, openfeature.EvaluationContext{})
+	if d.Value != true || d.Reason != openfeature.ErrorReason || d.ErrorCode != openfeature.GeneralCode {
+		t.Errorf("evaluation = %+v, want the caller's default with a GENERAL error", d)
+	}
+	if got := series(t, reg, "feature_flag_evaluation_budget_exceeded_total")[""]; got != before+1 {
+		t.Errorf("feature_flag_evaluation_budget_exceeded_total went from %v to %v, want one more", before, got)
+	}
+}
