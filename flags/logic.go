@@ -65,17 +65,7 @@ func (m *machine) fail(data any) {
 	}
 }
 
-// run evaluates a rule against data, turning panics into errors as the
-// library does; over budget, the error is errOverBudget.
-func (m *machine) run(rule, data any) (out any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = asError(r)
-		}
-	}()
-	return m.applyInterface(rule, data), nil
-}
-
+// asError turns a recovered panic into an error, as the library does.
 func asError(r any) error {
 	if err, ok := r.(error); ok {
 		return err
