@@ -281,6 +281,19 @@ func TestDrills_Contract(t *testing.T) {
 	checkProblem(t, s.do(http.MethodGet, "/v1/drills/"+a.ID+"/report", nil, other...), 404, "not_found")
 	checkProblem(t, s.do(http.MethodGet, "/v1/backups/bkp_nothere", nil, acme...), 404, "not_found")
 	checkProblem(t, s.do(http.MethodGet, "/v1/drills?status=done", nil, acme...), 400, "validation_failed")
+	checkProblem(t, s.do(http.MethodGet, "/v1/drills?status=queued&status=running", nil, acme...), 400, "validation_failed")
+	checkProblem(t, s.do(http.MethodGet, "/v1/backups?sort=size", nil, acme...), 400, "validation_failed")
+	checkProblem(t, s.do(http.MethodGet, "/v1/backups/..%2F..%2Fetc", nil, acme...), 404, "not_found")
+
+	// A bad abort is a 400 that changes nothing; so is an unknown field.
+	for _, body := range []string{`{"reason":"` + strings.Repeat("x", 501) + `"}`, `{"reasn":"typo"}`} {
+		checkProblem(t, s.do(http.MethodPost, "/v1/drills/"+a.ID+"/abort", body, acme...), 400, "validation_failed")
+	}
+	var still drillJSON
+	s.do(http.MethodGet, "/v1/drills/"+a.ID, nil, acme...).JSON(t, &still)
+	if still.Status != "queued" {
+		t.Errorf("a refused abort changed the drill: %+v", still)
+	}
 }
 
 // TestDrills_CLIRunWaitPrintsTheReport runs `platform drill run backup

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -65,16 +64,11 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 		allowed []string
 		dst     *string
 	}{{"scenario", drill.Scenarios, &f.Scenario}, {"status", statuses, &f.Status}} {
-		vs, ok := q[p.name]
-		switch {
-		case !ok:
-		case len(vs) != 1 || !slices.Contains(p.allowed, vs[0]):
-			errs = append(errs, validation.FieldError{Pointer: "#/" + p.name, Code: "invalid",
-				Detail: "must be one of " + strings.Join(p.allowed, ", ") + ", once"})
-		default:
-			*p.dst = vs[0]
-			filters.Set(p.name, vs[0])
+		v, e := web.EnumParam(q, p.name, p.allowed, filters)
+		if e != nil {
+			errs = append(errs, *e)
 		}
+		*p.dst = v
 	}
 	if len(errs) > 0 {
 		return problem.Validation(errs...)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 
 	"github.com/gorilla/mux"
 	"go.temporal.io/api/serviceerror"
@@ -114,23 +112,17 @@ func listFilter(q url.Values, caller auth.Principal) (ListFilter, url.Values, fi
 	if bound != "" {
 		filters.Set(auth.ParamPrincipal, bound)
 	}
-	one := func(name string, allowed []string) string {
-		vs, ok := q[name]
-		switch {
-		case !ok:
-			return ""
-		case len(vs) != 1:
-			errs.add("#/"+name, "repeated", "must be given once")
-		case allowed != nil && !slices.Contains(allowed, vs[0]):
-			errs.add("#/"+name, "invalid", "must be one of "+strings.Join(allowed, ", "))
-		default:
-			filters.Set(name, vs[0])
-			return vs[0]
+	for _, p := range []struct {
+		name    string
+		allowed []string
+		dst     *string
+	}{{"status", jobs.Statuses, &f.Status}, {"type", jobs.Types, &f.Type}} {
+		v, e := web.EnumParam(q, p.name, p.allowed, filters)
+		if e != nil {
+			errs = append(errs, *e)
 		}
-		return ""
+		*p.dst = v
 	}
-	f.Status = one("status", jobs.Statuses)
-	f.Type = one("type", jobs.Types)
 	return f, filters, errs
 }
 

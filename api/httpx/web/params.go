@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/internal/validation"
@@ -33,4 +34,21 @@ func RejectUnknownParams(q url.Values, known ...string) error {
 		return problem.Validation(errs...)
 	}
 	return nil
+}
+
+// EnumParam reads list filter name from q: absent is "", one of allowed is
+// that value (and is set in filters, which a cursor is bound to); repeated
+// or any other value is a field error naming the parameter.
+func EnumParam(q url.Values, name string, allowed []string, filters url.Values) (string, *validation.FieldError) {
+	vs, ok := q[name]
+	switch {
+	case !ok:
+		return "", nil
+	case len(vs) != 1:
+		return "", &validation.FieldError{Pointer: "#/" + name, Code: "repeated", Detail: "must be given once"}
+	case !slices.Contains(allowed, vs[0]):
+		return "", &validation.FieldError{Pointer: "#/" + name, Code: "invalid", Detail: "must be one of " + strings.Join(allowed, ", ")}
+	}
+	filters.Set(name, vs[0])
+	return vs[0], nil
 }
