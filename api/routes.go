@@ -44,7 +44,7 @@ func (s *Server) routes() (http.Handler, error) {
 	authn.Throttled = limiter.Throttled // before any key lookup
 	idem := idempotency.New(s.deps.Redis, s.deps.Keys, cfg.IdempotencyTTL, s.deps.Log)
 	authorize := func(scope string, h http.Handler) http.Handler {
-		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal)
+		return chain(h, authn.Require(scope), markPrincipal, limiter.Principal, routeReads(s.deps.Reads))
 	}
 	protect := func(scope string, h http.Handler) http.Handler { return authorize(scope, idem.Middleware(h)) }
 	public := func(h http.Handler) http.Handler { return limiter.Anonymous(h) }
@@ -69,7 +69,7 @@ func (s *Server) routes() (http.Handler, error) {
 	// 404 instead of 405 on a method mismatch.
 	ping.Routes(r, ping.Deps{DB: s.deps.DB, Redis: s.deps.Redis, Keys: s.deps.Keys,
 		Temporal: s.deps.Temporal, TaskQueue: cfg.TaskQueue, Protect: protect})
-	keys.Routes(r, keys.Deps{Store: &keys.Store{DB: s.deps.DB}, Protect: protect, Forget: authn.Forget, CursorSecret: secret})
+	keys.Routes(r, keys.Deps{Store: &keys.Store{DB: s.deps.DB, Reads: s.deps.Reads}, Protect: protect, Forget: authn.Forget, CursorSecret: secret})
 	s.jobRoutes(r, protect, secret)
 	// Uploads put their gate and the receiving of the body between the rate
 	// limit and idempotency, which then fingerprints the spooled body.
@@ -96,16 +96,16 @@ func (s *Server) routes() (http.Handler, error) {
 // webhook signing secret (uploads are registered beside it, in routes).
 func (s *Server) jobRoutes(r *mux.Router, protect func(string, http.Handler) http.Handler, secret []byte) {
 	cfg := s.deps.Config
-	jobStore := &jobs.Store{DB: s.deps.DB}
+	jobStore := &jobs.Store{DB: s.deps.DB, Reads: s.deps.Reads}
 	jobs.Routes(r, jobs.Deps{Store: jobStore, Starter: s.jobStarter(), Temporal: s.deps.Temporal, Uploads: &uploads.Store{DB: s.deps.DB},
 		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, CursorSecret: secret, Protect: protect})
-	usage.Routes(r, usage.Deps{Store: &usage.Store{DB: s.deps.DB}, CursorSecret: secret, Protect: protect})
+	usage.Routes(r, usage.Deps{Store: &usage.Store{DB: s.deps.DB, Reads: s.deps.Reads}, CursorSecret: secret, Protect: protect})
 	webhooksecret.Routes(r, webhooksecret.Deps{Store: &webhooksecret.Store{DB: s.deps.DB}, Protect: protect})
 }
 
 // jobStarter is the Starter of jobs, ?process=true uploads included.
 func (s *Server) jobStarter() *jobs.Starter {
-	return &jobs.Starter{Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TaskQueue, Store: &jobs.Store{DB: s.deps.DB}}
+	return &jobs.Starter{Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TaskQueue, Store: &jobs.Store{DB: s.deps.DB, Reads: s.deps.Reads}}
 }
 
 // limitBodies caps request bodies at limit, or at the limit of paths listed

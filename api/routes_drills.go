@@ -13,7 +13,7 @@ import (
 // on the control task queue, and the backups they take.
 func (s *Server) drillRoutes(r *mux.Router, protect func(string, http.Handler) http.Handler, secret []byte) {
 	cfg := s.deps.Config
-	store := &drills.Store{DB: s.deps.DB}
+	store := &drills.Store{DB: s.deps.DB, Reads: s.deps.Reads}
 	d := drills.Deps{Store: store, Temporal: s.deps.Temporal,
 		Starter:       &drills.Starter{Temporal: s.deps.Temporal, TaskQueue: cfg.ControlTaskQueue, Store: store},
 		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, CursorSecret: secret, Protect: protect}

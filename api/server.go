@@ -26,14 +26,17 @@ import (
 	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
 )
 
 // Deps is what the API needs from the process.
 type Deps struct {
-	Config   config.Config
-	DB       *pgxpool.Pool
+	Config config.Config
+	DB     *pgxpool.Pool
+	// Reads routes GET and list reads to read replicas; nil reads from DB.
+	Reads    *database.Router
 	Redis    *goredis.Client
 	Keys     redis.Keys
 	Temporal client.Client

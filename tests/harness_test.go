@@ -21,6 +21,7 @@ import (
 	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
@@ -111,7 +112,8 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 	}
 	t.Cleanup(func() { _ = backups.Close() })
 	s.Backups = backups
-	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
+	reads := startReadRouter(t, s.cfg, db, apiRedis, s.Registry)
+	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Reads: reads, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
 		Registry: s.Registry, Log: log, Flags: s.Flags, Backups: backups})
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +127,24 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 	go func() { usageDone <- srv.RunUsage(usageCtx) }()
 	t.Cleanup(func() { stopUsage(); <-usageDone })
 	return s
+}
+
+// startReadRouter starts the API's read router when the configuration
+// names read replicas, as the platform's api command does.
+func startReadRouter(t testing.TB, cfg config.Config, db *pgxpool.Pool, rdb *goredis.Client, reg prometheus.Registerer) *database.Router {
+	if len(cfg.DatabaseReadURLs) == 0 {
+		return nil
+	}
+	r, err := database.NewRouter(db, cfg.DatabaseReadURLs, cfg.DatabaseMaxConns, database.RouterOptions{
+		MaxLagTime: cfg.ReplicaMaxLag.Time, MaxLagBytes: cfg.ReplicaMaxLag.Bytes,
+		PollInterval: cfg.ReplicaPollInterval, WriteTTL: cfg.ReplicaWriteTTL,
+		Writes: database.RedisWrites{Client: rdb, Prefix: cfg.RedisPrefix}, Registry: reg, Log: testenv.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
 }
 
 func (s *stack) startWorker() {

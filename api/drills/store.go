@@ -13,6 +13,7 @@ import (
 	"github.com/acme/platform/api/httpx/page"
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/drills/drillrow"
+	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/workflows/drill"
 )
 
@@ -20,11 +21,14 @@ import (
 // its workflow.
 type Store struct {
 	DB *pgxpool.Pool
+	// Reads, when set, sends GET and list reads to a replica that is current
+	// enough for the caller; nil reads from DB.
+	Reads *database.Router
 }
 
 // Get returns drill id.
 func (s *Store) Get(ctx context.Context, id string) (drill.Drill, error) {
-	d, err := drillrow.Scan(s.DB.QueryRow(ctx, `SELECT `+drillrow.Columns+` FROM drills WHERE id = $1`, id))
+	d, err := drillrow.Scan(s.Reads.For(ctx, s.DB).QueryRow(ctx, `SELECT `+drillrow.Columns+` FROM drills WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, fmt.Errorf("get drill %s: %w", id, problem.ErrNotFound)
 	}
@@ -54,7 +58,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]dri
 	where, after := req.Where("created_at", "id", len(args)+1)
 	conds = append(conds, where)
 	args = append(args, after...)
-	rows, err := s.DB.Query(ctx, fmt.Sprintf(listDrills, strings.Join(conds, " AND ")), args...)
+	rows, err := s.Reads.For(ctx, s.DB).Query(ctx, fmt.Sprintf(listDrills, strings.Join(conds, " AND ")), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list drills: %w", err)
 	}

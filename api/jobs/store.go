@@ -13,6 +13,7 @@ import (
 
 	"github.com/acme/platform/api/httpx/page"
 	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/jobs"
 	"github.com/acme/platform/jobs/jobrow"
 )
@@ -21,11 +22,14 @@ import (
 // workflow.
 type Store struct {
 	DB *pgxpool.Pool
+	// Reads, when set, sends GET and list reads to a replica that is current
+	// enough for the caller; nil reads from DB.
+	Reads *database.Router
 }
 
 // Get returns job id.
 func (s *Store) Get(ctx context.Context, id string) (jobs.Job, error) {
-	j, err := jobrow.Scan(s.DB.QueryRow(ctx, `SELECT `+jobrow.Columns+` FROM jobs WHERE id = $1`, id))
+	j, err := jobrow.Scan(s.Reads.For(ctx, s.DB).QueryRow(ctx, `SELECT `+jobrow.Columns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, problem.ErrNotFound)
 	}
@@ -65,7 +69,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]job
 	where, after := req.Where("created_at", "id", len(args)+1)
 	conds = append(conds, where)
 	args = append(args, after...)
-	rows, err := s.DB.Query(ctx, fmt.Sprintf(listJobs, strings.Join(conds, " AND ")), args...)
+	rows, err := s.Reads.For(ctx, s.DB).Query(ctx, fmt.Sprintf(listJobs, strings.Join(conds, " AND ")), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -98,7 +102,7 @@ ORDER BY attempt DESC`
 // Attempts returns the ended attempts of job id, newest first. A job has at
 // most 100 (retry.MaxAttempts).
 func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
-	rows, err := s.DB.Query(ctx, listAttempts, id)
+	rows, err := s.Reads.For(ctx, s.DB).Query(ctx, listAttempts, id)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of job %s: %w", id, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/acme/platform/api/httpx/auth"
 	"github.com/acme/platform/api/httpx/page"
 	"github.com/acme/platform/api/httpx/problem"
+	"github.com/acme/platform/internal/database"
 )
 
 // Key is a stored API key, without its secret.
@@ -48,6 +49,9 @@ type NewKey struct {
 // Store keeps API keys in Postgres.
 type Store struct {
 	DB *pgxpool.Pool
+	// Reads, when set, sends GET and list reads to a replica that is current
+	// enough for the caller; nil reads from DB.
+	Reads *database.Router
 }
 
 var _ auth.KeyLookup = (*Store)(nil)
@@ -94,7 +98,7 @@ func scanKey(row pgx.Row) (Key, error) {
 
 // Get returns the key id.
 func (s *Store) Get(ctx context.Context, id string) (Key, error) {
-	k, err := scanKey(s.DB.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
+	k, err := scanKey(s.Reads.For(ctx, s.DB).QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Key{}, fmt.Errorf("get key %s: %w", id, problem.ErrNotFound)
 	}
@@ -182,7 +186,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, req page.Request) ([]Key
 	where, after := req.Where("created_at", "id", len(args)+1)
 	query := `SELECT ` + keyColumns + ` FROM api_keys WHERE ` + strings.Join(append(conds, where), " AND ") +
 		` ORDER BY created_at DESC, id DESC LIMIT $1`
-	rows, err := s.DB.Query(ctx, query, append(args, after...)...)
+	rows, err := s.Reads.For(ctx, s.DB).Query(ctx, query, append(args, after...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

@@ -8,11 +8,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/platform/internal/database"
 )
 
 // Store reads the hourly roll-ups.
 type Store struct {
 	DB *pgxpool.Pool
+	// Reads, when set, sends GET and list reads to a replica that is current
+	// enough for the caller; nil reads from DB.
+	Reads *database.Router
 }
 
 // Hour is one usage_hourly row.
@@ -67,7 +72,7 @@ func (s *Store) List(ctx context.Context, f Filter, after *Position, limit int) 
 	if f.Principal != "" {
 		query, args = listPrincipal, []any{f.From, f.To, limit, at, route, f.Principal}
 	}
-	rows, err := s.DB.Query(ctx, query, args...)
+	rows, err := s.Reads.For(ctx, s.DB).Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list usage: %w", err)
 	}

@@ -60,6 +60,7 @@ type deps struct {
 	cfg      config.Config
 	log      *slog.Logger
 	db       *pgxpool.Pool
+	reads    *database.Router // the API's read router; nil without read replicas
 	redis    *goredis.Client
 	temporal client.Client
 	registry *prometheus.Registry
@@ -102,6 +103,9 @@ func (d *deps) close() {
 	if d.flags != nil {
 		_ = d.flags.Close(context.Background())
 	}
+	if d.reads != nil {
+		d.reads.Close()
+	}
 	if d.temporal != nil {
 		d.temporal.Close()
 	}
@@ -120,14 +124,36 @@ func (d *deps) apiServer() (*api.Server, error) {
 	if err := d.startFlags(); err != nil {
 		return nil, err
 	}
+	if err := d.openReads(); err != nil {
+		return nil, err
+	}
 	s, err := api.New(api.Deps{
-		Config: d.cfg, DB: d.db, Redis: d.redis, Keys: redis.Keys(d.cfg.RedisPrefix),
+		Config: d.cfg, DB: d.db, Reads: d.reads, Redis: d.redis, Keys: redis.Keys(d.cfg.RedisPrefix),
 		Temporal: d.temporal, Registry: d.registry, Log: d.log, Flags: d.flags, Backups: d.backups,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build api: %w", err)
 	}
 	return s, nil
+}
+
+// openReads starts the read router when read replicas are configured.
+func (d *deps) openReads() error {
+	if len(d.cfg.DatabaseReadURLs) == 0 {
+		return nil
+	}
+	r, err := database.NewRouter(d.db, d.cfg.DatabaseReadURLs, d.cfg.DatabaseMaxConns, database.RouterOptions{
+		MaxLagTime: d.cfg.ReplicaMaxLag.Time, MaxLagBytes: d.cfg.ReplicaMaxLag.Bytes,
+		PollInterval: d.cfg.ReplicaPollInterval, WriteTTL: d.cfg.ReplicaWriteTTL,
+		Writes:   database.RedisWrites{Client: d.redis, Prefix: d.cfg.RedisPrefix},
+		Registry: d.registry, Log: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.reads = r
+	d.log.Info("reads go to replicas when current enough", "replicas", len(d.cfg.DatabaseReadURLs), "max_lag", d.cfg.ReplicaMaxLag.String())
+	return nil
 }
 
 func (d *deps) workerDeps() worker.Deps {

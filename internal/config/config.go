@@ -27,8 +27,14 @@ type Config struct {
 	PublicBaseURL    string
 	DatabaseURL      string
 	DatabaseMaxConns int32
-	RedisURL         string
-	RedisPrefix      string
+	// DatabaseReadURLs are the read replicas API reads may go to; see
+	// internal/database.Router.
+	DatabaseReadURLs    []string
+	ReplicaMaxLag       Lag
+	ReplicaPollInterval time.Duration
+	ReplicaWriteTTL     time.Duration
+	RedisURL            string
+	RedisPrefix         string
 
 	TemporalAddress   string
 	TemporalNamespace string
@@ -142,6 +148,29 @@ func fields() []field {
 			set: func(c *Config, v string) error {
 				n, err := intIn(v, 1, 1000)
 				c.DatabaseMaxConns = int32(n)
+				return err
+			}},
+		{env: "PLATFORM_DATABASE_READ_URL", flag: "database-read-url", def: "", usage: "PostgreSQL read replica URLs, comma-separated; empty reads from the primary only", secret: true,
+			set: func(c *Config, v string) error {
+				c.DatabaseReadURLs = splitURLs(v)
+				return replicaURLs(c.DatabaseReadURLs)
+			}},
+		{env: "PLATFORM_REPLICA_MAX_LAG", flag: "replica-max-lag", def: "5s", usage: "how far a replica may lag and still serve reads: a duration (5s) or WAL bytes (16MB)",
+			set: func(c *Config, v string) error {
+				var err error
+				c.ReplicaMaxLag, err = parseLag(v)
+				return err
+			}},
+		{env: "PLATFORM_REPLICA_POLL_INTERVAL", flag: "replica-poll-interval", def: "1s", usage: "how often the replicas' replay positions are polled",
+			set: func(c *Config, v string) error {
+				var err error
+				c.ReplicaPollInterval, err = durationIn(v, 50*time.Millisecond, time.Minute)
+				return err
+			}},
+		{env: "PLATFORM_REPLICA_WRITE_TTL", flag: "replica-write-ttl", def: "30s", usage: "how long a principal's last write position is kept for read-your-writes; also caps the replica time lag",
+			set: func(c *Config, v string) error {
+				var err error
+				c.ReplicaWriteTTL, err = durationIn(v, time.Second, time.Hour)
 				return err
 			}},
 		{env: "PLATFORM_REDIS_URL", flag: "redis-url", def: "redis://127.0.0.1:6379/0", usage: "Redis connection URL", secret: true,
@@ -448,6 +477,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_base_url", c.PublicBaseURL),
 		slog.String("database_url", maskURL(c.DatabaseURL)),
 		slog.Int("database_max_conns", int(c.DatabaseMaxConns)),
+		slog.Int("database_read_urls", len(c.DatabaseReadURLs)),
+		slog.String("replica_max_lag", c.ReplicaMaxLag.String()),
 		slog.String("redis_url", maskURL(c.RedisURL)),
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.String("temporal_address", c.TemporalAddress),
@@ -659,4 +690,68 @@ func parseRate(v string) (Rate, error) {
 		return Rate{}, fmt.Errorf("period %w", err)
 	}
 	return Rate{Limit: n, Period: d}, nil
+}
+
+// Lag bounds a replica's lag: in time or in WAL bytes (one of them is set).
+type Lag struct {
+	Time  time.Duration
+	Bytes int64
+}
+
+// String formats the bound as it is written in configuration.
+func (l Lag) String() string {
+	if l.Bytes > 0 {
+		return strconv.FormatInt(l.Bytes, 10) + "B"
+	}
+	return l.Time.String()
+}
+
+// lagUnits are PostgreSQL's memory units: 1 kB = 1024 B.
+var lagUnits = []struct {
+	suffix string
+	factor int64
+}{{"kB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}}
+
+// parseLag reads a duration ("5s") or a WAL size ("16MB", "512kB", "1048576B").
+func parseLag(v string) (Lag, error) {
+	for _, u := range lagUnits {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			b, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || b < 1 || b > (1<<50)/u.factor {
+				return Lag{}, errors.New("must be a positive WAL size such as 16MB")
+			}
+			return Lag{Bytes: b * u.factor}, nil
+		}
+	}
+	d, err := durationIn(v, 100*time.Millisecond, time.Hour)
+	if err != nil {
+		return Lag{}, fmt.Errorf("must be a duration (5s) or a WAL size (16MB): %w", err)
+	}
+	return Lag{Time: d}, nil
+}
+
+// splitURLs splits a comma-separated list of PostgreSQL URLs; a comma
+// followed by anything but a scheme belongs to a multi-host URL.
+func splitURLs(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		switch {
+		case part == "":
+		case len(out) > 0 && !strings.HasPrefix(part, "postgres://") && !strings.HasPrefix(part, "postgresql://"):
+			out[len(out)-1] += "," + part
+		default:
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func replicaURLs(urls []string) error {
+	for _, u := range urls {
+		if err := schemeURL(u, "postgres", "postgresql"); err != nil {
+			return err
+		}
+	}
+	return nil
 }

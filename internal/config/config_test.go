@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,29 @@ func TestLoad_DrillAPIURL(t *testing.T) {
 		if _, err := load(nil, lookupFrom(map[string]string{"PLATFORM_DRILL_API_URL": bad})); err == nil {
 			t.Errorf("%q was accepted", bad)
 		}
+	}
+}
+
+func TestParseLag(t *testing.T) {
+	for in, want := range map[string]Lag{
+		"5s": {Time: 5 * time.Second}, "250ms": {Time: 250 * time.Millisecond},
+		"16MB": {Bytes: 16 << 20}, "512kB": {Bytes: 512 << 10}, "1GB": {Bytes: 1 << 30}, "4096B": {Bytes: 4096},
+	} {
+		if got, err := parseLag(in); err != nil || got != want {
+			t.Errorf("parseLag(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "5", "-1MB", "0B", "1TB", "2h", "MB"} {
+		if _, err := parseLag(in); err == nil {
+			t.Errorf("parseLag(%q) accepted", in)
+		}
+	}
+}
+
+func TestSplitURLs(t *testing.T) {
+	got := splitURLs("postgres://a:5432,b:5433/db?sslmode=disable, postgresql://c/db,,")
+	want := []string{"postgres://a:5432,b:5433/db?sslmode=disable", "postgresql://c/db"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("splitURLs = %q, want %q", got, want)
 	}
 }
