@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags clean
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-pages clean
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -73,6 +73,13 @@ BENCH_JOBS_CONCURRENCY ?= 32
 bench-jobs: $(BIN)/temporal
 	set -o pipefail; PLATFORM_BENCH_JOBS=1 PLATFORM_BENCH_JOBS_N=$(BENCH_JOBS_N) PLATFORM_BENCH_JOBS_CONCURRENCY=$(BENCH_JOBS_CONCURRENCY) \
 		$(GO) test -run '^TestBenchJobs$$' -count 1 -timeout 15m -v ./tests/ | grep -v '^=== RUN\|^--- \|level='
+
+# Keyset pagination at depth: 100k jobs and 100k keys of one principal
+# (COPY into a test database), the first page against the page at depth 100k
+# reached by cursor and against OFFSET at the same depth, in one run; prints
+# deep/first (goal <= 1.2) and OFFSET/deep (goal >= 20x).
+bench-pages:
+	set -o pipefail; PLATFORM_BENCH_PAGES=1 $(GO) test -run '^TestBenchPages$$' -count 1 -timeout 10m -v ./tests/ | grep -v '^=== RUN\|^--- \|level='
 
 # Flag evaluation in process (the evaluator alone, the OpenFeature provider,
 # and the OpenFeature client with the platform hook; static, targeting and
