@@ -37,6 +37,7 @@ func registerDrills(r sdkworker.Registry, d Deps) {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	r.RegisterActivityWithOptions(a.CheckReplication, activity.RegisterOptions{Name: drill.CheckReplicationActivity})
+	r.RegisterActivityWithOptions(a.CheckPatroni, activity.RegisterOptions{Name: drill.CheckPatroniActivity})
 	r.RegisterActivityWithOptions(a.Failover, activity.RegisterOptions{Name: drill.FailoverActivity})
 	if d.Registry != nil {
 		if err := d.Registry.Register(drillacts.NewMetrics(d.DB)); err != nil {

@@ -108,6 +108,10 @@ type Config struct {
 
 	// Cache-loss drill: the API base URL its load targets.
 	DrillAPIURL string
+	// DrillPatroniURL is the REST API of the Patroni cluster that serves
+	// PLATFORM_DATABASE_URL, for the failover drill's patroni driver;
+	// empty refuses that driver. Drills never name it.
+	DrillPatroniURL string
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -284,7 +288,7 @@ func fields() []field {
 			}},
 		// Rollout guards and retention.
 		{env: "PLATFORM_PROMETHEUS_URL", flag: "prometheus-url", def: "", usage: "Prometheus server that rollout guards with source prometheus query (empty: such guards are refused)", secret: true,
-			set: func(c *Config, v string) error { c.PrometheusURL = strings.TrimRight(v, "/"); return prometheusURL(v) }},
+			set: func(c *Config, v string) error { c.PrometheusURL = strings.TrimRight(v, "/"); return baseURL(v) }},
 		retention("PLATFORM_RETENTION_UPLOADS", "retention-uploads", "7d", "uploads and their bytes", time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionUploads }),
 		retention("PLATFORM_RETENTION_USAGE_EVENTS", "retention-usage-events", "3d", "raw usage events (at least 2d, so the daily roll-up has read them)", 48*time.Hour,
@@ -321,6 +325,9 @@ func fields() []field {
 		// Cache-loss drill.
 		{env: "PLATFORM_DRILL_API_URL", flag: "drill-api-url", def: "http://127.0.0.1:8080", usage: "base URL of the platform's own API that cache_loss drills send their load to",
 			set: func(c *Config, v string) error { c.DrillAPIURL = strings.TrimRight(v, "/"); return httpURL(v) }},
+		// Failover drill through Patroni.
+		{env: "PLATFORM_DRILL_PATRONI_URL", flag: "drill-patroni-url", def: "", usage: "REST API of a member of the Patroni cluster that serves PLATFORM_DATABASE_URL, for failover drills with driver patroni (empty: that driver is refused)", secret: true,
+			set: func(c *Config, v string) error { c.DrillPatroniURL = strings.TrimRight(v, "/"); return baseURL(v) }},
 	}
 }
 
@@ -356,9 +363,9 @@ func parseRetention(v string, floor time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// prometheusURL accepts an empty value (no Prometheus) or an http(s) URL
-// with a host and no query or fragment, to which /api/v1/query is appended.
-func prometheusURL(v string) error {
+// baseURL accepts an empty value (none) or an http(s) URL
+// with a host and no query or fragment, to which API paths are appended.
+func baseURL(v string) error {
 	if v == "" {
 		return nil
 	}
@@ -469,6 +476,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("upload_min_bytes_per_second", c.UploadMinBytesPerSecond),
 		slog.Duration("upload_min_rate_grace", c.UploadMinRateGrace),
 		slog.String("prometheus_url", maskURL(c.PrometheusURL)),
+		slog.String("drill_patroni_url", maskURL(c.DrillPatroniURL)),
 		slog.Duration("retention_uploads", c.RetentionUploads),
 		slog.Duration("retention_usage_events", c.RetentionUsageEvents),
 		slog.Duration("retention_rollout_events", c.RetentionRolloutEvents),
