@@ -71,6 +71,10 @@ type Config struct {
 	RedisServerBin  string
 	RedisCLIBin     string
 	DrillScratchDir string
+	// DrillScratchMaxAge is how old a drill's scratch database or directory
+	// must be before the hourly retention run sweeps it (lost workers only:
+	// drills remove their own).
+	DrillScratchMaxAge time.Duration
 	// Schedules of the nightly backup and weekly restore drills (cron, UTC;
 	// empty disables one) and the objectives the scheduled restore is judged by.
 	DrillBackupSchedule  string
@@ -237,6 +241,12 @@ func fields() []field {
 			set: func(c *Config, v string) error { c.RedisCLIBin = v; return nonEmpty(v) }},
 		{env: "PLATFORM_DRILL_SCRATCH_DIR", flag: "drill-scratch-dir", def: "", usage: "directory of restore drills' scratch redis-server data (empty: the system temp dir)",
 			set: func(c *Config, v string) error { c.DrillScratchDir = v; return nil }},
+		{env: "PLATFORM_DRILL_SCRATCH_MAX_AGE", flag: "drill-scratch-max-age", def: "6h", usage: "age after which the hourly retention run drops scratch databases and removes scratch directories (and their redis-server) that no running drill owns",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, time.Minute, 30*24*time.Hour)
+				c.DrillScratchMaxAge = d
+				return err
+			}},
 		{env: "PLATFORM_DRILL_BACKUP_SCHEDULE", flag: "drill-backup-schedule", def: "0 2 * * *", usage: "cron (UTC) of the scheduled backup drill; empty disables it",
 			set: func(c *Config, v string) error { c.DrillBackupSchedule = v; return cronLike(v) }},
 		{env: "PLATFORM_DRILL_RESTORE_SCHEDULE", flag: "drill-restore-schedule", def: "0 3 * * 0", usage: "cron (UTC) of the scheduled restore_verify drill; empty disables it",
