@@ -64,7 +64,8 @@ func drillSchemas() obj {
 			"scenario":   obj{"type": "string", "enum": drills.Scenarios},
 			"objectives": objectives,
 			"params": obj{"type": "object", "description": "restore_verify: backup_id (default the newest backup); " +
-				"failover: driver (sql or dry_run, required), max_unavailable_seconds (30), heartbeat_interval_ms (100); " +
+				"failover: driver (sql, patroni or dry_run, required; patroni needs the server's PLATFORM_DRILL_PATRONI_URL, else 400), " +
+				"max_unavailable_seconds (30), heartbeat_interval_ms (100); " +
 				"cache_loss: mode (flush or pause), duration_seconds (10), rate_per_second (20), pause_seconds (3). " +
 				"Unknown fields are refused."},
 		}},

@@ -16,7 +16,8 @@ func (s *Server) drillRoutes(r *mux.Router, protect func(string, http.Handler) h
 	store := &drills.Store{DB: s.deps.DB, Reads: s.deps.Reads}
 	d := drills.Deps{Store: store, Temporal: s.deps.Temporal,
 		Starter:       &drills.Starter{Temporal: s.deps.Temporal, TaskQueue: cfg.ControlTaskQueue, Store: store},
-		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, CursorSecret: secret, Protect: protect}
+		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, HasPatroni: cfg.DrillPatroniURL != "",
+		CursorSecret: secret, Protect: protect}
 	b := backups.Deps{CursorSecret: secret, Protect: protect}
 	if s.deps.Backups != nil { // a nil *Store in an interface would not be nil
 		b.Store = s.deps.Backups

@@ -247,6 +247,8 @@ func TestDrills_Contract(t *testing.T) {
 		{`{"scenario":"restore_verify","params":{"backup":"bkp_x"}}`, "#/params/backup"},
 		{`{"scenario":"restore_verify","params":{"backup_id":"../../etc"}}`, "#/params/backup_id"},
 		{`{"scenario":"backup","objectivs":{}}`, "#/objectivs"},
+		{`{"scenario":"failover","params":{"driver":"patroni"}}`, "#/params/driver"}, // no PLATFORM_DRILL_PATRONI_URL
+		{`{"scenario":"failover","params":{"driver":"patroni","patroni_url":"http://10.0.0.9:8008"}}`, "#/params/patroni_url"},
 	} {
 		p := checkProblem(t, s.do(http.MethodPost, "/v1/drills", c.body, acme...), 400, "validation_failed")
 		if got := problemPointers(t, s.do(http.MethodPost, "/v1/drills", c.body, acme...)); len(got) == 0 || got[0] != c.pointer {

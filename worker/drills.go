@@ -14,6 +14,7 @@ import (
 	drillacts "github.com/acme/platform/activities/drill"
 	"github.com/acme/platform/drills"
 	"github.com/acme/platform/workflows/drill"
+	"github.com/acme/platform/workflows/retention"
 )
 
 // registerDrills adds the disaster-recovery drill workflow and its
@@ -37,7 +38,10 @@ func registerDrills(r sdkworker.Registry, d Deps) {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	r.RegisterActivityWithOptions(a.CheckReplication, activity.RegisterOptions{Name: drill.CheckReplicationActivity})
+	r.RegisterActivityWithOptions(a.CheckPatroni, activity.RegisterOptions{Name: drill.CheckPatroniActivity})
 	r.RegisterActivityWithOptions(a.Failover, activity.RegisterOptions{Name: drill.FailoverActivity})
+	// The hourly platform.retention run sweeps what lost drill workers left.
+	r.RegisterActivityWithOptions(a.SweepScratch, activity.RegisterOptions{Name: retention.SweepDrillScratchActivity})
 	if d.Registry != nil {
 		if err := d.Registry.Register(drillacts.NewMetrics(d.DB)); err != nil {
 			d.Log.Error("drill metrics not registered", "error", err)

@@ -36,6 +36,9 @@ const (
 // fence begins, an abort no longer interrupts: a half-done failover is the
 // one outcome a drill must not leave behind.
 func (a *Activities) Failover(ctx context.Context, in drill.FailoverInput) (drill.FailoverResult, error) {
+	if in.Driver == drill.DriverPatroni {
+		return a.failoverPatroni(ctx, in)
+	}
 	var res drill.FailoverResult
 	primary, err := a.host(in.Primary)
 	if err != nil {
@@ -51,11 +54,7 @@ func (a *Activities) Failover(ctx context.Context, in drill.FailoverInput) (dril
 		return res, err
 	}
 	defer pool.Close()
-	hb := &heartbeats{pool: pool, drillID: in.DrillID, every: time.Duration(in.HeartbeatIntervalMS) * time.Millisecond}
-	hbctx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
-	beating := make(chan struct{})
-	go func() { defer close(beating); hb.run(hbctx) }()
-	stop := func() { stopBeats(); <-beating }
+	hb, stop := startHeartbeats(ctx, pool, in)
 	defer stop()
 
 	if hb.waitAcks(ctx, steadyBeats, time.Now().Add(10*time.Second)) == 0 {
@@ -76,13 +75,24 @@ func (a *Activities) Failover(ctx context.Context, in drill.FailoverInput) (dril
 		newPrimary = standby
 	}
 	stop()
-	if err := hb.lost(ctx, newPrimary, &res); err != nil {
+	if err := hb.lost(ctx, newPrimary.query, &res); err != nil {
 		return res, err
 	}
 	if _, err := pool.Exec(ctx, `DELETE FROM drill_heartbeats WHERE drill_id = $1`, in.DrillID); err != nil {
 		a.Log.Warn("failover drill heartbeats not deleted", "drill", in.DrillID, "error", err)
 	}
 	return res, nil
+}
+
+// startHeartbeats writes heartbeats through pool until stop is called
+// (or ctx ends: an abort before the fault stops them too).
+func startHeartbeats(ctx context.Context, pool *pgxpool.Pool, in drill.FailoverInput) (*heartbeats, func()) {
+	hb := &heartbeats{pool: pool, drillID: in.DrillID, every: time.Duration(in.HeartbeatIntervalMS) * time.Millisecond}
+	hbctx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
+	beating := make(chan struct{})
+	go func() { defer close(beating); hb.run(hbctx) }()
+	var once sync.Once
+	return hb, func() { once.Do(func() { stopBeats(); <-beating }) }
 }
 
 // switchover fences primary, promotes standby and waits for a write.
@@ -319,13 +329,24 @@ func (h *heartbeats) acked() int {
 	return n
 }
 
+// connFunc runs fn on a connection to one server: a dbHost's query, or
+// poolQuery on the read-write pool.
+type connFunc func(ctx context.Context, fn func(*pgx.Conn) error) error
+
+// poolQuery runs fn on a connection of pool.
+func poolQuery(pool *pgxpool.Pool) connFunc {
+	return func(ctx context.Context, fn func(*pgx.Conn) error) error {
+		return pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return fn(c.Conn()) })
+	}
+}
+
 // lost looks for every acknowledged heartbeat on host and fills the
 // counts and the RPO: acknowledged writes missing there, and the seconds
 // between the last acknowledged write that is there and the last one
 // acknowledged at all.
-func (h *heartbeats) lost(ctx context.Context, host dbHost, res *drill.FailoverResult) error {
+func (h *heartbeats) lost(ctx context.Context, query connFunc, res *drill.FailoverResult) error {
 	present := map[int64]bool{}
-	err := host.query(ctx, func(c *pgx.Conn) error {
+	err := query(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT seq FROM drill_heartbeats WHERE drill_id = $1`, h.drillID)
 		if err != nil {
 			return err

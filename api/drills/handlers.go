@@ -34,6 +34,10 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if errs := drill.Validate(in); len(errs) > 0 {
 		return problem.Validation(errs...)
 	}
+	if drill.UsesPatroni(in) && !h.HasPatroni {
+		return problem.Validation(validation.FieldError{Pointer: "#/params/driver", Code: "unavailable",
+			Detail: "this server has no Patroni REST API configured (PLATFORM_DRILL_PATRONI_URL); use sql or dry_run"})
+	}
 	in.ID = idempotency.ResourceID(r.Context(), ids.Drill)
 	d, err := h.Starter.Start(r.Context(), in)
 	if err != nil {

@@ -33,6 +33,9 @@ type Deps struct {
 	// TemporalUIURL and Namespace build the links to workflow runs.
 	TemporalUIURL string
 	Namespace     string
+	// HasPatroni says whether the server has PLATFORM_DRILL_PATRONI_URL,
+	// without which failover drills with driver patroni are refused.
+	HasPatroni bool
 	// CursorSecret signs pagination cursors.
 	CursorSecret []byte
 	// Protect wraps a handler with authentication for scope, rate limiting

@@ -77,6 +77,10 @@ type Config struct {
 	RedisServerBin  string
 	RedisCLIBin     string
 	DrillScratchDir string
+	// DrillScratchMaxAge is how old a drill's scratch database or directory
+	// must be before the hourly retention run sweeps it (lost workers only:
+	// drills remove their own).
+	DrillScratchMaxAge time.Duration
 	// Schedules of the nightly backup and weekly restore drills (cron, UTC;
 	// empty disables one) and the objectives the scheduled restore is judged by.
 	DrillBackupSchedule  string
@@ -114,6 +118,10 @@ type Config struct {
 
 	// Cache-loss drill: the API base URL its load targets.
 	DrillAPIURL string
+	// DrillPatroniURL is the REST API of the Patroni cluster that serves
+	// PLATFORM_DATABASE_URL, for the failover drill's patroni driver;
+	// empty refuses that driver. Drills never name it.
+	DrillPatroniURL string
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -262,6 +270,12 @@ func fields() []field {
 			set: func(c *Config, v string) error { c.RedisCLIBin = v; return nonEmpty(v) }},
 		{env: "PLATFORM_DRILL_SCRATCH_DIR", flag: "drill-scratch-dir", def: "", usage: "directory of restore drills' scratch redis-server data (empty: the system temp dir)",
 			set: func(c *Config, v string) error { c.DrillScratchDir = v; return nil }},
+		{env: "PLATFORM_DRILL_SCRATCH_MAX_AGE", flag: "drill-scratch-max-age", def: "6h", usage: "age after which the hourly retention run drops scratch databases and removes scratch directories (and their redis-server) that no running drill owns",
+			set: func(c *Config, v string) error {
+				d, err := durationIn(v, time.Minute, 30*24*time.Hour)
+				c.DrillScratchMaxAge = d
+				return err
+			}},
 		{env: "PLATFORM_DRILL_BACKUP_SCHEDULE", flag: "drill-backup-schedule", def: "0 2 * * *", usage: "cron (UTC) of the scheduled backup drill; empty disables it",
 			set: func(c *Config, v string) error { c.DrillBackupSchedule = v; return cronLike(v) }},
 		{env: "PLATFORM_DRILL_RESTORE_SCHEDULE", flag: "drill-restore-schedule", def: "0 3 * * 0", usage: "cron (UTC) of the scheduled restore_verify drill; empty disables it",
@@ -313,7 +327,7 @@ func fields() []field {
 			}},
 		// Rollout guards and retention.
 		{env: "PLATFORM_PROMETHEUS_URL", flag: "prometheus-url", def: "", usage: "Prometheus server that rollout guards with source prometheus query (empty: such guards are refused)", secret: true,
-			set: func(c *Config, v string) error { c.PrometheusURL = strings.TrimRight(v, "/"); return prometheusURL(v) }},
+			set: func(c *Config, v string) error { c.PrometheusURL = strings.TrimRight(v, "/"); return baseURL(v) }},
 		retention("PLATFORM_RETENTION_UPLOADS", "retention-uploads", "7d", "uploads and their bytes", time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionUploads }),
 		retention("PLATFORM_RETENTION_USAGE_EVENTS", "retention-usage-events", "3d", "raw usage events (at least 2d, so the daily roll-up has read them)", 48*time.Hour,
@@ -350,6 +364,9 @@ func fields() []field {
 		// Cache-loss drill.
 		{env: "PLATFORM_DRILL_API_URL", flag: "drill-api-url", def: "http://127.0.0.1:8080", usage: "base URL of the platform's own API that cache_loss drills send their load to",
 			set: func(c *Config, v string) error { c.DrillAPIURL = strings.TrimRight(v, "/"); return httpURL(v) }},
+		// Failover drill through Patroni.
+		{env: "PLATFORM_DRILL_PATRONI_URL", flag: "drill-patroni-url", def: "", usage: "REST API of a member of the Patroni cluster that serves PLATFORM_DATABASE_URL, for failover drills with driver patroni (empty: that driver is refused)", secret: true,
+			set: func(c *Config, v string) error { c.DrillPatroniURL = strings.TrimRight(v, "/"); return baseURL(v) }},
 	}
 }
 
@@ -385,9 +402,9 @@ func parseRetention(v string, floor time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// prometheusURL accepts an empty value (no Prometheus) or an http(s) URL
-// with a host and no query or fragment, to which /api/v1/query is appended.
-func prometheusURL(v string) error {
+// baseURL accepts an empty value (none) or an http(s) URL
+// with a host and no query or fragment, to which API paths are appended.
+func baseURL(v string) error {
 	if v == "" {
 		return nil
 	}
@@ -500,6 +517,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("upload_min_bytes_per_second", c.UploadMinBytesPerSecond),
 		slog.Duration("upload_min_rate_grace", c.UploadMinRateGrace),
 		slog.String("prometheus_url", maskURL(c.PrometheusURL)),
+		slog.String("drill_patroni_url", maskURL(c.DrillPatroniURL)),
 		slog.Duration("retention_uploads", c.RetentionUploads),
 		slog.Duration("retention_usage_events", c.RetentionUsageEvents),
 		slog.Duration("retention_rollout_events", c.RetentionRolloutEvents),

@@ -20,11 +20,17 @@ const (
 	// CheckReplicationActivity finds the primary and a streaming standby
 	// among the hosts of PLATFORM_DATABASE_URL and measures replication lag.
 	CheckReplicationActivity = "platform.drill.check_replication"
+	// CheckPatroniActivity is CheckReplicationActivity for the patroni
+	// driver: it reads the leader and a healthy replica from the Patroni
+	// REST API of PLATFORM_DRILL_PATRONI_URL, checks that the platform's
+	// database is that cluster's, and measures lag on the leader.
+	CheckPatroniActivity = "platform.drill.check_patroni"
 	// FailoverActivity writes heartbeats through a read-write pool on the
 	// platform's multi-host URL, fences the primary, promotes the standby
 	// and measures write unavailability (RTO) and acknowledged heartbeats
-	// missing on the new primary (RPO). With the dry_run driver it only
-	// writes and checks heartbeats.
+	// missing on the new primary (RPO). With the patroni driver it asks
+	// Patroni for a switchover instead of fencing and promoting itself;
+	// with the dry_run driver it only writes and checks heartbeats.
 	FailoverActivity = "platform.drill.failover"
 )
 
@@ -67,7 +73,9 @@ type FailoverParams struct {
 }
 
 // ReplicationResult is CheckReplicationActivity's result: host:port of the
-// current primary and of the standby that a failover would promote.
+// current primary and of the standby that a failover would promote (with
+// the patroni driver, CheckPatroniActivity's: the leader's and the
+// candidate's Patroni member names).
 type ReplicationResult struct {
 	Primary    string  `json:"primary"`
 	Standby    string  `json:"standby"`
@@ -77,7 +85,8 @@ type ReplicationResult struct {
 }
 
 // FailoverInput is FailoverActivity's input. The activity accepts Primary
-// and Standby only if they are hosts of PLATFORM_DATABASE_URL.
+// and Standby only if they are hosts of PLATFORM_DATABASE_URL (patroni:
+// the leader and a replica of the configured Patroni cluster).
 type FailoverInput struct {
 	DrillID             string `json:"drill_id"`
 	Driver              string `json:"driver"`
@@ -87,7 +96,9 @@ type FailoverInput struct {
 	HeartbeatIntervalMS int    `json:"heartbeat_interval_ms"`
 }
 
-// FailoverResult is FailoverActivity's result. Times are zero for a dry run.
+// FailoverResult is FailoverActivity's result. Times are zero for a dry
+// run. With the patroni driver, FencedAt is when the switchover was
+// requested and PromotedAt when Patroni answered that it was done.
 type FailoverResult struct {
 	NewPrimary   string    `json:"new_primary"`
 	FencedAt     time.Time `json:"fenced_at"`
@@ -121,13 +132,11 @@ func decodeFailoverParams(raw json.RawMessage) (FailoverParams, []validation.Fie
 	}
 	switch {
 	case in.Driver == nil:
-		errs.add("#/params/driver", "required", "is required: sql or dry_run")
-	case *in.Driver == DriverSQL || *in.Driver == DriverDryRun:
+		errs.add("#/params/driver", "required", "is required: sql, patroni or dry_run")
+	case *in.Driver == DriverSQL || *in.Driver == DriverPatroni || *in.Driver == DriverDryRun:
 		p.Driver = *in.Driver
-	case *in.Driver == DriverPatroni:
-		errs.add("#/params/driver", "unsupported", "the patroni driver is not available in this version; use sql or dry_run")
 	default:
-		errs.add("#/params/driver", "invalid", "must be sql or dry_run")
+		errs.add("#/params/driver", "invalid", "must be sql, patroni or dry_run")
 	}
 	if v := in.MaxUnavailableSeconds; v != nil {
 		if *v < 1 || *v > MaxMaxUnavailableSeconds {
@@ -142,6 +151,16 @@ func decodeFailoverParams(raw json.RawMessage) (FailoverParams, []validation.Fie
 		p.HeartbeatIntervalMS = *v
 	}
 	return p, errs
+}
+
+// UsesPatroni reports whether in is a failover drill with the patroni
+// driver, which the API refuses when the server has no Patroni URL.
+func UsesPatroni(in Input) bool {
+	if in.Scenario != ScenarioFailover {
+		return false
+	}
+	p, errs := decodeFailoverParams(in.Params)
+	return len(errs) == 0 && p.Driver == DriverPatroni
 }
 
 // paramsPointer points at the member a decoding error names.
@@ -163,12 +182,16 @@ func (d *drill) failover(ctx workflow.Context) error {
 	p, _ := decodeFailoverParams(d.in.Params)
 	var rep ReplicationResult
 	err := d.step(ctx, ReplicationStep, func(ctx workflow.Context) (string, error) {
-		if err := workflow.ExecuteActivity(replicationOptions(ctx), CheckReplicationActivity).Get(ctx, &rep); err != nil {
+		check, what := CheckReplicationActivity, "primary %s streams to standby %s"
+		if p.Driver == DriverPatroni {
+			check, what = CheckPatroniActivity, "Patroni leader %s streams to replica %s"
+		}
+		if err := workflow.ExecuteActivity(replicationOptions(ctx), check).Get(ctx, &rep); err != nil {
 			return "", err
 		}
 		d.st.Measurements["replication_lag_bytes"] = rep.LagBytes
 		d.st.Measurements["replication_lag_seconds"] = rep.LagSeconds
-		return fmt.Sprintf("primary %s streams to standby %s (%s), replay lag %s bytes, %s s", rep.Primary, rep.Standby,
+		return fmt.Sprintf(what+" (%s), replay lag %s bytes, %s s", rep.Primary, rep.Standby,
 			rep.SyncState, fmtNum(rep.LagBytes), fmtNum(rep.LagSeconds)), nil
 	})
 	if err != nil {
@@ -189,6 +212,12 @@ func (d *drill) failover(ctx workflow.Context) error {
 				res.Acknowledged, rep.Primary, res.RPOWrites), nil
 		}
 		m[drills.RTOSeconds] = res.RTOSeconds
+		if p.Driver == DriverPatroni {
+			return fmt.Sprintf("Patroni switched over from %s to %s: requested at %s, done at %s, first write at %s; "+
+				"longest write gap %s s; %d heartbeats acknowledged, %d missing on the new leader (%s s); %s rejoined as a streaming replica",
+				rep.Primary, res.NewPrimary, utcMilli(res.FencedAt), utcMilli(res.PromotedAt), utcMilli(res.FirstWriteAt),
+				fmtNum(res.RTOSeconds), res.Acknowledged, res.RPOWrites, fmtNum(res.RPOSeconds), rep.Primary), nil
+		}
 		return fmt.Sprintf("fenced %s at %s, promoted %s at %s, first write at %s: %s s without writes; "+
 			"%d heartbeats acknowledged, %d missing on the new primary (%s s)", rep.Primary, utcMilli(res.FencedAt),
 			res.NewPrimary, utcMilli(res.PromotedAt), utcMilli(res.FirstWriteAt), fmtNum(res.RTOSeconds),

@@ -127,3 +127,52 @@ func TestFailover_DryRunMeasuresNoRTO(t *testing.T) {
 		t.Errorf("detail = %q", detail)
 	}
 }
+
+// TestFailover_PatroniChecksThroughPatroni: the patroni driver finds the
+// leader and candidate with CheckPatroniActivity (never the sql driver's
+// host probe) and hands them, as member names, to the failover activity.
+func TestFailover_PatroniChecksThroughPatroni(t *testing.T) {
+	f, ff := &fakes{}, &failoverFakes{}
+	env := failoverEnv(t, f, ff)
+	var sqlChecks atomic.Int32
+	env.RegisterActivityWithOptions(func(context.Context) (ReplicationResult, error) {
+		sqlChecks.Add(1)
+		return ReplicationResult{}, errors.New("the sql driver's check ran")
+	}, activity.RegisterOptions{Name: CheckReplicationActivity})
+	env.RegisterActivityWithOptions(func(context.Context) (ReplicationResult, error) {
+		return ReplicationResult{Primary: "node1", Standby: "node2", SyncState: "node2 sync", LagBytes: 0}, nil
+	}, activity.RegisterOptions{Name: CheckPatroniActivity})
+	env.ExecuteWorkflow(Workflow, failoverInput(`{"driver":"patroni"}`))
+	d := finished(t, env)
+	if d.Status != Succeeded || d.Verdict != Met {
+		t.Fatalf("drill = %s %s %v", d.Status, d.Verdict, d.Reasons)
+	}
+	if n := sqlChecks.Load(); n != 0 {
+		t.Errorf("the sql driver's replication check ran %d times", n)
+	}
+	want := FailoverInput{DrillID: "drl_f", Driver: DriverPatroni, Primary: "node1", Standby: "node2",
+		MaxUnavailable: DefaultMaxUnavailableSeconds, HeartbeatIntervalMS: DefaultHeartbeatIntervalMS}
+	if ff.got != want {
+		t.Errorf("failover input = %+v, want %+v", ff.got, want)
+	}
+	if d.Measurements["rto_seconds"] != 1.5 {
+		t.Errorf("measurements = %v", d.Measurements)
+	}
+	for i, want := range []string{"Patroni leader node1 streams to replica node2", "Patroni switched over from node1 to node2"} {
+		if detail := d.Timeline[i].Detail; !strings.Contains(detail, want) {
+			t.Errorf("step %d detail = %q, want %q in it", i, detail, want)
+		}
+	}
+}
+
+func TestUsesPatroni(t *testing.T) {
+	for params, want := range map[string]bool{`{"driver":"patroni"}`: true, `{"driver":"sql"}`: false,
+		`{"driver":"patroni","x":1}`: false, ``: false} {
+		if got := UsesPatroni(Input{Scenario: ScenarioFailover, Params: json.RawMessage(params)}); got != want {
+			t.Errorf("UsesPatroni(%s) = %v, want %v", params, got, want)
+		}
+	}
+	if UsesPatroni(Input{Scenario: ScenarioBackup, Params: json.RawMessage(`{"driver":"patroni"}`)}) {
+		t.Error("a backup drill uses patroni")
+	}
+}

@@ -19,7 +19,16 @@ import (
 const (
 	Name          = "platform.retention"
 	PurgeActivity = "platform.retention.purge"
+	// SweepDrillScratchActivity drops the scratch databases and removes the
+	// scratch directories (and their redis-server) that restore and
+	// cache_loss drills left behind when their worker was lost: older than
+	// PLATFORM_DRILL_SCRATCH_MAX_AGE and owned by no drill still running.
+	// The drill workers register it on the control task queue.
+	SweepDrillScratchActivity = "platform.retention.drill_scratch"
 )
+
+// sweepVersion marks runs that sweep drill scratch after the purges.
+const sweepVersion = "drill-scratch-sweep"
 
 // Tables with a retention, purged in this order.
 const (
@@ -67,9 +76,20 @@ type PurgeResult struct {
 	Unlinked int64     `json:"unlinked,omitempty"`
 }
 
-// Result is every table's purge, in Tables order.
+// SweepResult says what the drill scratch sweep removed and what it
+// left: scratch targets too young or owned by a running drill.
+type SweepResult struct {
+	Databases []string `json:"databases_dropped"`
+	Dirs      []string `json:"dirs_removed"`
+	Redis     int      `json:"redis_servers_stopped"`
+	Kept      int      `json:"kept"`
+}
+
+// Result is every table's purge, in Tables order, and the drill scratch
+// sweep.
 type Result struct {
 	Purges []PurgeResult `json:"purges"`
+	Sweep  *SweepResult  `json:"drill_scratch,omitempty"`
 }
 
 // purgeLimit bounds one purge attempt; the Schedule skips an hour while a
@@ -77,8 +97,9 @@ type Result struct {
 // batch committed on its own.
 const purgeLimit = 50 * time.Minute
 
-// Workflow purges every table. A table that fails does not stop the others;
-// the workflow then fails naming it, and the next hour tries again.
+// Workflow purges every table, then sweeps drill scratch. A table that
+// fails does not stop the others; the workflow then fails naming it, and
+// the next hour tries again.
 func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	size := in.BatchSize
 	if size <= 0 || size > MaxBatchSize {
@@ -99,6 +120,15 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 			continue
 		}
 		res.Purges = append(res.Purges, r)
+	}
+	if workflow.GetVersion(ctx, sweepVersion, workflow.DefaultVersion, 1) == 1 {
+		var sw SweepResult
+		if err := workflow.ExecuteActivity(ctx, SweepDrillScratchActivity).Get(ctx, &sw); err != nil {
+			workflow.GetLogger(ctx).Warn("drill scratch sweep failed", "error", err)
+			failed = append(failed, "drill scratch")
+		} else {
+			res.Sweep = &sw
+		}
 	}
 	if len(failed) > 0 {
 		return res, temporal.NewApplicationError(fmt.Sprintf("retention failed for %s; the next run retries", strings.Join(failed, ", ")), "RetentionFailed")

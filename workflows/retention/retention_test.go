@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/activity"
@@ -24,6 +25,11 @@ func TestWorkflow_PurgesEveryTableAndGoesOnPastAFailure(t *testing.T) {
 		}
 		return PurgeResult{Table: in.Table, Deleted: 2}, nil
 	}, activity.RegisterOptions{Name: PurgeActivity})
+	swept := false
+	env.RegisterActivityWithOptions(func(context.Context) (SweepResult, error) {
+		swept = true
+		return SweepResult{}, nil
+	}, activity.RegisterOptions{Name: SweepDrillScratchActivity})
 	env.ExecuteWorkflow(Name, Input{})
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("not completed")
@@ -44,6 +50,9 @@ func TestWorkflow_PurgesEveryTableAndGoesOnPastAFailure(t *testing.T) {
 	if !slices.Equal(tables, Tables) {
 		t.Errorf("purged %v, want %v", tables, Tables)
 	}
+	if !swept {
+		t.Error("a failed purge skipped the drill scratch sweep")
+	}
 }
 
 func TestWorkflow_BatchSizeIsBounded(t *testing.T) {
@@ -54,6 +63,8 @@ func TestWorkflow_BatchSizeIsBounded(t *testing.T) {
 		sizes = append(sizes, in.BatchSize)
 		return PurgeResult{Table: in.Table}, nil
 	}, activity.RegisterOptions{Name: PurgeActivity})
+	env.RegisterActivityWithOptions(func(context.Context) (SweepResult, error) { return SweepResult{}, nil },
+		activity.RegisterOptions{Name: SweepDrillScratchActivity})
 	env.ExecuteWorkflow(Workflow, Input{BatchSize: 50})
 	var res Result
 	if err := env.GetWorkflowError(); err != nil || env.GetWorkflowResult(&res) != nil || len(res.Purges) != len(Tables) {
@@ -61,5 +72,40 @@ func TestWorkflow_BatchSizeIsBounded(t *testing.T) {
 	}
 	if sizes[0] != 50 {
 		t.Errorf("sizes %v", sizes)
+	}
+}
+
+// TestWorkflow_SweepsDrillScratchAndReportsItsFailure: the sweep's result
+// is the run's; a failed sweep fails the run after every purge, naming it.
+func TestWorkflow_SweepsDrillScratchAndReportsItsFailure(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		purged := 0
+		env.RegisterActivityWithOptions(func(_ context.Context, in PurgeInput) (PurgeResult, error) {
+			purged++
+			return PurgeResult{Table: in.Table}, nil
+		}, activity.RegisterOptions{Name: PurgeActivity})
+		env.RegisterActivityWithOptions(func(context.Context) (SweepResult, error) {
+			if fail {
+				return SweepResult{}, temporal.NewNonRetryableApplicationError("boom", "Test", nil)
+			}
+			return SweepResult{Databases: []string{"drill_scratch_x"}, Kept: 1}, nil
+		}, activity.RegisterOptions{Name: SweepDrillScratchActivity})
+		env.ExecuteWorkflow(Workflow, Input{})
+		var res Result
+		err := env.GetWorkflowError()
+		if purged != len(Tables) {
+			t.Errorf("fail=%v: %d purges, want %d", fail, purged, len(Tables))
+		}
+		if fail {
+			if err == nil || !strings.Contains(err.Error(), "drill scratch") {
+				t.Errorf("error = %v, want one naming the drill scratch sweep", err)
+			}
+			continue
+		}
+		if err != nil || env.GetWorkflowResult(&res) != nil || res.Sweep == nil || res.Sweep.Databases[0] != "drill_scratch_x" {
+			t.Errorf("err %v, result %+v", err, res)
+		}
 	}
 }
