@@ -82,6 +82,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.drillRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
+	s.deps.Registry.MustRegister(readinessCollector{s}, idem.Collector())
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
 		tracing(s.tracer),
