@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-pages clean
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-pages clean slo-rules
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -55,6 +55,13 @@ fuzz:
 		echo "fuzz $$pkg $$target"; \
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) "$$pkg" || exit 1; \
 	done
+
+# The SLO recording and burn-rate alert rules, generated with Sloth from the
+# SLO spec by tools/slogen (its own module, so Sloth's Prometheus and
+# Kubernetes dependencies stay out of go.mod). TestSLORules_MatchSpec fails
+# when the committed rules differ from a fresh generation.
+slo-rules:
+	cd tools/slogen && $(GO) run . -in $(CURDIR)/deploy/slo/slos.yaml -out $(CURDIR)/deploy/prometheus/slo-rules.yaml
 
 clean:
 	rm -rf $(BIN)/platform .dev

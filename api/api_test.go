@@ -240,3 +240,65 @@ func TestTracing_DropsInboundBaggage(t *testing.T) {
 		t.Errorf("%d baggage members reached the handler, want 0", members)
 	}
 }
+
+// TestMetrics_DependencyReadinessGauges: the readiness check is exported per
+// dependency, 1 reachable and 0 not, from the same cached check as /readyz.
+func TestMetrics_DependencyReadinessGauges(t *testing.T) {
+	s := testServer(t)
+	s.checkDeps = func(context.Context) map[string]string {
+		return map[string]string{"postgres": "ok", "redis": "unreachable", "temporal": "ok"}
+	}
+	got := map[string]float64{}
+	families, err := s.deps.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "platform_dependency_ready" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{"postgres": 1, "redis": 0, "temporal": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("platform_dependency_ready (-want +got):\n%s", diff)
+	}
+}
+
+// TestObserve_ClassLabel: every request is counted under the SLO class its
+// method and route template give, never under anything the client sent.
+func TestObserve_ClassLabel(t *testing.T) {
+	s := testServer(t)
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/jobs/job_x"}, {http.MethodPost, "/v1/jobs"}, {http.MethodGet, "/healthz"},
+		{http.MethodGet, "/nowhere/at/all"}, {http.MethodPost, "/ofrep/v1/evaluate/flags/f"},
+	} {
+		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.path, nil))
+	}
+	families, err := s.deps.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range families {
+		if f.GetName() != "http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["method"]+" "+l["route"]+" "+l["class"]] = true
+		}
+	}
+	want := map[string]bool{
+		"GET /v1/jobs/{id} reads": true, "POST /v1/jobs job_start": true, "GET /healthz none": true,
+		"GET unmatched none": true, "POST /ofrep/v1/evaluate/flags/{key} ofrep": true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("http_requests_total series (-want +got):\n%s", diff)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/acme/platform/api/usage"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/slo"
 )
 
 // Middleware is the shape of every middleware.
@@ -155,12 +156,12 @@ type httpMetrics struct {
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "http_requests_total", Help: "HTTP requests by method, route template and status.",
-		}, []string{"method", "route", "status"}),
+			Name: "http_requests_total", Help: "HTTP requests by method, route template, status and endpoint class.",
+		}, []string{"method", "route", "status", "class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "http_request_duration_seconds", Help: "HTTP request latency by method and route template.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"method", "route"}),
+			Name: "http_request_duration_seconds", Help: "HTTP request latency by method, route template and endpoint class.",
+			Buckets: slo.LatencyBuckets,
+		}, []string{"method", "route", "class"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "http_requests_in_flight", Help: "HTTP requests being served.",
 		}),
@@ -195,8 +196,10 @@ func (m *httpMetrics) observe(recorder *usage.Recorder) Middleware {
 			start := time.Now()
 			mt := httpsnoop.CaptureMetrics(next, w, r)
 			method := normalMethod(r.Method)
-			m.requests.WithLabelValues(method, info.route, strconv.Itoa(mt.Code)).Inc()
-			m.duration.WithLabelValues(method, info.route).Observe(mt.Duration.Seconds())
+			// The SLO class derives from the method and template alone.
+			class := string(slo.ClassOf(method, info.route))
+			m.requests.WithLabelValues(method, info.route, strconv.Itoa(mt.Code), class).Inc()
+			m.duration.WithLabelValues(method, info.route, class).Observe(mt.Duration.Seconds())
 			if recorder != nil && info.billable(mt.Code) {
 				recorder.Record(usage.Event{At: start, Principal: info.principal, Route: method + " " + info.route,
 					Status: mt.Code, Latency: mt.Duration})

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/singleflight"
 
@@ -94,6 +96,17 @@ func (s *Server) checkDependencies(ctx context.Context) map[string]string {
 		"redis":    func(ctx context.Context) error { return redis.Ping(ctx, s.deps.Redis) },
 		"temporal": func(ctx context.Context) error { return temporalclient.Check(ctx, s.deps.Temporal) },
 	}
+	// A server built without a dependency (unit tests) is not ready for it.
+	missing := errors.New("not configured")
+	if s.deps.DB == nil {
+		probes["postgres"] = func(context.Context) error { return missing }
+	}
+	if s.deps.Redis == nil {
+		probes["redis"] = func(context.Context) error { return missing }
+	}
+	if s.deps.Temporal == nil {
+		probes["temporal"] = func(context.Context) error { return missing }
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	out := make(map[string]string, len(probes)+1)
@@ -135,4 +148,29 @@ func (s *Server) OpsHandler() http.Handler {
 
 func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{Registry: s.deps.Registry})
+}
+
+// dependencyReady is the readiness of each dependency as the API sees it.
+var dependencyReady = prometheus.NewDesc("platform_dependency_ready",
+	"1 when the API reached the dependency (postgres, redis, temporal) in its last readiness check, else 0.",
+	[]string{"dependency"}, nil)
+
+// readinessCollector exports the readiness check as gauges, so alerts see a
+// dependency down even when no load balancer probes this replica. A scrape
+// shares the cached check with /readyz: at most one ping per second.
+type readinessCollector struct{ s *Server }
+
+// Describe implements prometheus.Collector.
+func (c readinessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dependencyReady }
+
+// Collect implements prometheus.Collector. A scrape has no request context;
+// the check bounds each ping by itself.
+func (c readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, result := range c.s.dependencies(context.Background()) {
+		v := 0.0
+		if result == "ok" {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(dependencyReady, prometheus.GaugeValue, v, name)
+	}
 }

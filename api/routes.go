@@ -14,6 +14,7 @@ import (
 	"github.com/acme/platform/api/jobs"
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/api/ping"
+	"github.com/acme/platform/api/slos"
 	"github.com/acme/platform/api/uploads"
 	"github.com/acme/platform/api/usage"
 	"github.com/acme/platform/api/webhooksecret"
@@ -82,6 +83,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.drillRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
+	s.deps.Registry.MustRegister(readinessCollector{s}, idem.Collector())
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
 		tracing(s.tracer),
@@ -100,6 +102,7 @@ func (s *Server) jobRoutes(r *mux.Router, protect func(string, http.Handler) htt
 	jobs.Routes(r, jobs.Deps{Store: jobStore, Starter: s.jobStarter(), Temporal: s.deps.Temporal, Uploads: &uploads.Store{DB: s.deps.DB},
 		TemporalUIURL: cfg.TemporalUIURL, Namespace: cfg.TemporalNamespace, CursorSecret: secret, Protect: protect})
 	usage.Routes(r, usage.Deps{Store: &usage.Store{DB: s.deps.DB, Reads: s.deps.Reads}, CursorSecret: secret, Protect: protect})
+	slos.Routes(r, slos.Deps{Store: &slos.Store{DB: s.deps.DB}, Protect: protect})
 	webhooksecret.Routes(r, webhooksecret.Deps{Store: &webhooksecret.Store{DB: s.deps.DB}, Protect: protect})
 }
 

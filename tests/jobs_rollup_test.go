@@ -18,18 +18,20 @@ type hourRow struct {
 	Principal, Route            string
 	Count, Errors, ClientErrors int64
 	P50, P95                    float64
+	// LatencyLE counts the requests within each bound of slo.LatencyBuckets.
+	LatencyLE []int64
 }
 
 func (s *stack) hourly(t *testing.T) []hourRow {
 	t.Helper()
 	rows, err := s.DB.Query(context.Background(),
-		`SELECT hour, principal, route, count, errors, client_errors, p50_ms, p95_ms FROM usage_hourly ORDER BY 1, 2, 3`)
+		`SELECT hour, principal, route, count, errors, client_errors, p50_ms, p95_ms, latency_le FROM usage_hourly ORDER BY 1, 2, 3`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (hourRow, error) {
 		var h hourRow
-		err := r.Scan(&h.Hour, &h.Principal, &h.Route, &h.Count, &h.Errors, &h.ClientErrors, &h.P50, &h.P95)
+		err := r.Scan(&h.Hour, &h.Principal, &h.Route, &h.Count, &h.Errors, &h.ClientErrors, &h.P50, &h.P95, &h.LatencyLE)
 		h.Hour = h.Hour.UTC()
 		return h, err
 	})
@@ -85,8 +87,11 @@ func TestJobsRollup_RunTwiceGivesTheSameRows(t *testing.T) {
 		runs = append(runs, s.hourly(t))
 	}
 	want := []hourRow{
-		{Hour: day.Add(10 * time.Hour), Principal: "acme", Route: "GET /v1/jobs", Count: 10, Errors: 1, ClientErrors: 1, P50: 5.5, P95: 9.55},
-		{Hour: day.Add(11 * time.Hour), Principal: "beta", Route: "POST /v1/jobs", Count: 1, P50: 7, P95: 7},
+		// Latencies 1..10 ms: within 1, 2.5, 5, 10 ms and more: 1, 2, 5, 10, 10...
+		{Hour: day.Add(10 * time.Hour), Principal: "acme", Route: "GET /v1/jobs", Count: 10, Errors: 1, ClientErrors: 1, P50: 5.5, P95: 9.55,
+			LatencyLE: []int64{1, 2, 5, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}},
+		{Hour: day.Add(11 * time.Hour), Principal: "beta", Route: "POST /v1/jobs", Count: 1, P50: 7, P95: 7,
+			LatencyLE: []int64{0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 	}
 	approx := cmp.Comparer(func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 })
 	if diff := cmp.Diff(want, runs[0], approx); diff != "" {

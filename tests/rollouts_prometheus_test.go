@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,16 +65,18 @@ func demoService(t *testing.T) string {
 
 // startPrometheus runs a real Prometheus on a free port with its own
 // configuration and data directory, scraping target every 250 ms, and
-// returns its URL once it has scraped a few times.
-func startPrometheus(t *testing.T, target string) string {
+// returns its URL once it has scraped a few times. rules are rule files it
+// loads and evaluates every 250 ms too.
+func startPrometheus(t *testing.T, target string, rules ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Skip("prometheus is not installed (Debian: apt-get install prometheus); the Prometheus guard source is tested against a real one")
 	}
 	dir := t.TempDir()
-	config := fmt.Sprintf("global:\n  scrape_interval: 250ms\n  scrape_timeout: 200ms\nscrape_configs:\n"+
-		"  - job_name: demo\n    static_configs:\n      - targets: [%q]\n", target)
+	config := fmt.Sprintf("global:\n  scrape_interval: 250ms\n  scrape_timeout: 200ms\n  evaluation_interval: 250ms\n"+
+		"rule_files: %s\nscrape_configs:\n"+
+		"  - job_name: demo\n    static_configs:\n      - targets: [%q]\n", yamlList(rules), target)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +104,15 @@ func startPrometheus(t *testing.T, target string) string {
 		return json.NewDecoder(resp.Body).Decode(&answer) == nil && len(answer.Data.Result) == 1
 	})
 	return base
+}
+
+// yamlList is a flow-style YAML list of quoted strings.
+func yamlList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, it := range items {
+		quoted[i] = strconv.Quote(it)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
 func freeAddr(t *testing.T) string {

@@ -24,10 +24,11 @@ var mayImport = map[string][]string{
 	"jobs":       {"internal", "jobs"},
 	"drills":     {"internal", "drills"},
 	"flags":      {"internal", "flags"},
+	"slo":        {"slo"},
 	"workflows":  {"internal", "jobs", "drills", "flags", "workflows"},
-	"activities": {"internal", "jobs", "drills", "flags", "workflows", "activities"},
-	"api":        {"internal", "jobs", "drills", "flags", "workflows", "api"},
-	"worker":     {"internal", "jobs", "drills", "flags", "workflows", "activities", "worker"},
+	"activities": {"internal", "jobs", "drills", "flags", "slo", "workflows", "activities"},
+	"api":        {"internal", "jobs", "drills", "flags", "slo", "workflows", "api"},
+	"worker":     {"internal", "jobs", "drills", "flags", "slo", "workflows", "activities", "worker"},
 }
 
 // goList runs go list with a template and returns its lines.

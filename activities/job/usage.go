@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/acme/platform/slo"
 	"github.com/acme/platform/workflows/job"
 )
 
@@ -23,26 +25,40 @@ const MaxRollupRange = 31 * 24 * time.Hour
 // rollupUsage aggregates one range of events into hourly rows per principal
 // and route. errors counts 5xx answers (the platform's failures);
 // client_errors counts 4xx (the callers'), kept apart so that a client
-// sending bad requests does not look like an outage. Hours are UTC whatever
-// the session's time zone. An hour's row is always computed from all of the
-// hour's events and written only when it differs, so re-running a range
-// changes nothing.
-const rollupUsage = `
-INSERT INTO usage_hourly AS h (hour, principal, route, count, errors, client_errors, p50_ms, p95_ms)
+// sending bad requests does not look like an outage. latency_le counts the
+// requests answered within each bound of slo.LatencyBuckets, cumulatively,
+// for the latency SLIs of GET /v1/slos. Hours are UTC whatever the session's
+// time zone. An hour's row is always computed from all of the hour's events
+// and written only when it differs, so re-running a range changes nothing.
+var rollupUsage = `
+INSERT INTO usage_hourly AS h (hour, principal, route, count, errors, client_errors, p50_ms, p95_ms, latency_le)
 SELECT date_trunc('hour', at, 'UTC'), principal, route,
        count(*),
        count(*) FILTER (WHERE status >= 500),
        count(*) FILTER (WHERE status >= 400 AND status < 500),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms),
+       ` + LatencyLE + `
 FROM usage_events
 WHERE at >= $1 AND at < $2
 GROUP BY 1, 2, 3
 ON CONFLICT (hour, principal, route) DO UPDATE SET
     count = EXCLUDED.count, errors = EXCLUDED.errors, client_errors = EXCLUDED.client_errors,
-    p50_ms = EXCLUDED.p50_ms, p95_ms = EXCLUDED.p95_ms
-WHERE (h.count, h.errors, h.client_errors, h.p50_ms, h.p95_ms)
-      IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.errors, EXCLUDED.client_errors, EXCLUDED.p50_ms, EXCLUDED.p95_ms)`
+    p50_ms = EXCLUDED.p50_ms, p95_ms = EXCLUDED.p95_ms, latency_le = EXCLUDED.latency_le
+WHERE (h.count, h.errors, h.client_errors, h.p50_ms, h.p95_ms, h.latency_le)
+      IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.errors, EXCLUDED.client_errors, EXCLUDED.p50_ms, EXCLUDED.p95_ms, EXCLUDED.latency_le)`
+
+// LatencyLE is the SQL array, over usage_events rows, of how many answered
+// within each bound of slo.LatencyBuckets (latency_ms is in milliseconds).
+var LatencyLE = latencyLE()
+
+func latencyLE() string {
+	parts := make([]string, len(slo.LatencyBuckets))
+	for i, b := range slo.LatencyBuckets {
+		parts[i] = fmt.Sprintf("count(*) FILTER (WHERE latency_ms <= %g)", b*1000)
+	}
+	return "ARRAY[" + strings.Join(parts, ", ") + "]::bigint[]"
+}
 
 const countHourly = `SELECT count(*) FROM usage_hourly WHERE hour >= $1 AND hour < $2`
 

@@ -20,13 +20,14 @@ const (
 	ScopeDrillsRead    = "drills:read"
 	ScopeDrillsRun     = "drills:run"
 	ScopeKeysAdmin     = "keys:admin"
+	ScopeSLORead       = "slo:read"
 	ScopeAdmin         = "admin"
 )
 
 // AllScopes lists every scope in a stable order.
 var AllScopes = []string{
 	ScopeJobsRead, ScopeJobsWrite, ScopeFlagsRead, ScopeFlagsWrite, ScopeRolloutsRead, ScopeRolloutsWrite,
-	ScopeScalingRead, ScopeScalingWrite, ScopeDrillsRead, ScopeDrillsRun, ScopeKeysAdmin, ScopeAdmin,
+	ScopeScalingRead, ScopeScalingWrite, ScopeDrillsRead, ScopeDrillsRun, ScopeKeysAdmin, ScopeSLORead, ScopeAdmin,
 }
 
 // ValidScope reports whether s is a scope of the contract.

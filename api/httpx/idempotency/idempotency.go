@@ -71,6 +71,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acme/platform/api/httpx/auth"
@@ -114,6 +115,22 @@ func New(rdb *goredis.Client, keys redis.Keys, ttl time.Duration, log *slog.Logg
 		log = slog.Default()
 	}
 	return &Store{rdb: rdb, keys: keys, ttl: ttl, log: log, maxBody: maxStoredBody}
+}
+
+// Collector exports idempotency_store_down: 1 from a failed claim in Redis
+// until Redis answers a claim again. Requests then run without a record
+// (duplicates are prevented by ResourceID alone, replays stop), which is
+// what the IdempotencyStoreDown alert pages for.
+func (s *Store) Collector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "idempotency_store_down",
+		Help: "1 while the idempotency store (Redis) failed its last claim: keyed requests run without a record.",
+	}, func() float64 {
+		if s.down.Load() {
+			return 1
+		}
+		return 0
+	})
 }
 
 // Middleware applies the Idempotency-Key to POST requests. It belongs on

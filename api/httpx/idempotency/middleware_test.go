@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acme/platform/api/httpx/auth"
@@ -631,7 +632,12 @@ func TestMiddleware_RedisDownServesWithoutRecordAndLogsOnce(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	var logs syncBuffer
 	h := &counter{}
-	srv := server(idempotency.New(rdb, "test:down:", time.Hour, slog.New(slog.NewTextHandler(&logs, nil))), h)
+	store := idempotency.New(rdb, "test:down:", time.Hour, slog.New(slog.NewTextHandler(&logs, nil)))
+	srv := server(store, h)
+	down := store.Collector()
+	if got := gaugeValue(t, down); got != 0 {
+		t.Errorf("idempotency_store_down = %v before any request, want 0", got)
+	}
 
 	var locations []string
 	for range 3 {
@@ -655,6 +661,9 @@ func TestMiddleware_RedisDownServesWithoutRecordAndLogsOnce(t *testing.T) {
 	}
 	if got := strings.Count(logs.String(), "level=WARN"); got != 1 {
 		t.Errorf("logged %d warnings, want 1 per outage:\n%s", got, logs.String())
+	}
+	if got := gaugeValue(t, down); got != 1 {
+		t.Errorf("idempotency_store_down = %v while Redis is unreachable, want 1", got)
 	}
 }
 
@@ -866,4 +875,16 @@ func TestMiddleware_ClientGoneBeforeTheClaimStillRuns(t *testing.T) {
 	if retry.Header().Get("Idempotent-Replayed") != "true" {
 		t.Errorf("retry: got %d %s, want the stored response", retry.Code, retry.Body.String())
 	}
+}
+
+// gaugeValue reads the one gauge c exports.
+func gaugeValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil || len(families) != 1 || len(families[0].GetMetric()) != 1 {
+		t.Fatalf("gather: %v %v", families, err)
+	}
+	return families[0].GetMetric()[0].GetGauge().GetValue()
 }
