@@ -17,18 +17,21 @@ const module = "github.com/acme/platform/"
 // mayImport lists, for each top-level folder, the project's folders its
 // packages may import. Imports point one way: cmd and tests may use
 // anything, api and worker sit side by side over activities and workflows,
-// which sit over the leaves (flags, jobs) and the shared plumbing
-// (internal).
+// which sit over the leaves (flags, jobs, drills, the scaling drivers in
+// scaling/) and the shared plumbing (internal); deploy/ holds only tests of
+// the manifests and imports none of the project.
 var mayImport = map[string][]string{
 	"internal":   {"internal"},
 	"jobs":       {"internal", "jobs"},
 	"drills":     {"internal", "drills"},
 	"flags":      {"internal", "flags"},
 	"slo":        {"slo"},
+	"scaling":    {"internal", "scaling"},
+	"deploy":     {},
 	"workflows":  {"internal", "jobs", "drills", "flags", "workflows"},
-	"activities": {"internal", "jobs", "drills", "flags", "slo", "workflows", "activities"},
+	"activities": {"internal", "jobs", "drills", "flags", "slo", "scaling", "workflows", "activities"},
 	"api":        {"internal", "jobs", "drills", "flags", "slo", "workflows", "api"},
-	"worker":     {"internal", "jobs", "drills", "flags", "slo", "workflows", "activities", "worker"},
+	"worker":     {"internal", "jobs", "drills", "flags", "slo", "scaling", "workflows", "activities", "worker"},
 }
 
 // goList runs go list with a template and returns its lines.
