@@ -34,7 +34,7 @@ import (
 type Deps struct {
 	Config   config.Config
 	DB       *pgxpool.Pool
-	Redis    *goredis.Client
+	Redis    goredis.UniversalClient
 	Keys     redis.Keys
 	Temporal client.Client
 	Registry *prometheus.Registry

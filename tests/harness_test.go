@@ -36,8 +36,8 @@ type stack struct {
 	URL      string
 	DB       *pgxpool.Pool
 	DBURL    string
-	Redis    *goredis.Client // the tests' own client
-	APIRedis *goredis.Client // the API's client; close it to take Redis away from the API
+	Redis    goredis.UniversalClient // the tests' own client
+	APIRedis goredis.UniversalClient // the API's client; close it to take Redis away from the API
 	Keys     redis.Keys
 	Temporal client.Client
 	API      *api.Server

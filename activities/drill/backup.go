@@ -45,7 +45,7 @@ const (
 type Activities struct {
 	Config config.Config
 	DB     *pgxpool.Pool
-	Redis  *goredis.Client
+	Redis  goredis.UniversalClient
 	Store  *backupstore.Store
 	// Temporal lists the platform's Schedules into the config bundle; nil
 	// leaves them out.
@@ -123,7 +123,7 @@ func (a *Activities) backupPostgres(ctx context.Context, m *drill.Manifest) erro
 	if pm.Tables, err = countTables(ctx, tx); err != nil {
 		return err
 	}
-	dump, err := pgTool(a.Config.PGBinDir, "pg_dump", a.Config.DatabaseURL,
+	dump, err := pgTool(a.Config.PGBinDir, "pg_dump", a.Config.SessionDatabaseURL(),
 		"--format=custom", "--snapshot="+snapshot, "--no-owner", "--no-privileges")
 	if err != nil {
 		return err
