@@ -21,6 +21,7 @@ import (
 	"github.com/acme/platform/flags/provider"
 	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/telemetry"
@@ -104,7 +105,17 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 	t.Cleanup(func() { _ = apiRedis.Close() })
 	s.APIRedis = apiRedis
 	s.Registry = telemetry.NewRegistry()
-	s.Flags = startFlagRuntime(t, db, s.Registry)
+	if s.cfg.DatabaseDirectURL == "" {
+		s.Flags = startFlagRuntime(t, db, s.Registry)
+	} else { // behind a transaction pooler, LISTEN dials Postgres directly
+		session, err := database.SessionConfig(s.cfg.DatabaseDirectURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Polled as configured (30s by default), so a change seen sooner
+		// came by notification.
+		s.Flags = startFlagRuntimeOn(t, session, s.Registry, s.cfg.FlagsPollInterval)
+	}
 	backups, err := backupstore.Open(context.Background(), s.cfg.BackupURL)
 	if err != nil {
 		t.Fatal(err)
