@@ -46,8 +46,8 @@ func (s *stack) call(method, path string, body any, headers ...string) (int, htt
 
 // sentinelLoad is what the traffic saw: every key's job id and every 5xx.
 type sentinelLoad struct {
-	mu       sync.Mutex
-	ids      map[string]string // Idempotency-Key → job id
+	mu         sync.Mutex
+	ids        map[string]string // Idempotency-Key → job id
 	failures   []string
 	requests   int
 	inProgress int // 409 idempotency_request_in_progress answers
