@@ -14,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/internal/testenv"
 )
 
@@ -186,6 +187,10 @@ func TestRedisSentinel_FailoverKeepsServingWithoutDuplicates(t *testing.T) {
 			with(auth, []string{"Idempotency-Key", key})...)
 		return err == nil && hdr.Get("Idempotent-Replayed") == "true"
 	})
+	// Backups snapshot the current primary.
+	if u, err := redis.ServerURL(context.Background(), ha.URL); err != nil || u != "redis://"+ha.Replica.Addr+"/0" {
+		t.Errorf("ServerURL after the switch = %q, %v; want the new primary %s", u, err, ha.Replica.Addr)
+	}
 	primary := goredis.NewClient(&goredis.Options{Addr: ha.Replica.Addr})
 	defer primary.Close()
 	found, _, err := primary.Scan(context.Background(), 0, string(s.Keys)+"idem:*", 1000).Result()

@@ -215,3 +215,46 @@ func (k Keys) Key(parts ...string) string {
 // nothing but equal text before it, hash to the same slot, so one script or
 // transaction may touch all of them. s must not contain '}'.
 func Tag(s string) string { return "{" + s + "}" }
+
+// ServerURL is a redis:// URL of the server that holds the data now, for
+// tools that speak to one server (redis-cli --rdb for backups): url itself
+// for one server, the current primary as the sentinels name it for
+// Sentinel. A cluster spreads its data over several primaries, which one
+// snapshot cannot hold, so it is refused.
+func ServerURL(ctx context.Context, raw string) (string, error) {
+	opts, err := ParseURL(raw)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case opts.IsClusterMode:
+		return "", errors.New("a Redis Cluster has no single server to snapshot: back up each primary with its own tooling")
+	case opts.MasterName == "":
+		return raw, nil
+	}
+	addr, err := masterAddr(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	u := url.URL{Scheme: "redis", Host: addr, Path: "/" + strconv.Itoa(opts.DB)}
+	if opts.Username != "" || opts.Password != "" {
+		u.User = url.UserPassword(opts.Username, opts.Password)
+	}
+	return u.String(), nil
+}
+
+// masterAddr asks each sentinel in turn for the primary's address.
+func masterAddr(ctx context.Context, opts *goredis.UniversalOptions) (string, error) {
+	var last error
+	for _, a := range opts.Addrs {
+		c := goredis.NewSentinelClient(&goredis.Options{Addr: a, Username: opts.SentinelUsername,
+			Password: opts.SentinelPassword, DialTimeout: opts.DialTimeout, ReadTimeout: opts.ReadTimeout, MaxRetries: -1})
+		hp, err := c.GetMasterAddrByName(ctx, opts.MasterName).Result()
+		_ = c.Close()
+		if err == nil && len(hp) == 2 {
+			return net.JoinHostPort(hp[0], hp[1]), nil
+		}
+		last = err
+	}
+	return "", fmt.Errorf("no sentinel names the primary of %q: %v", opts.MasterName, last)
+}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -76,5 +77,15 @@ func TestParseURL_Refuses(t *testing.T) {
 		if _, err := ParseURL(u); err == nil {
 			t.Errorf("%s: accepted", u)
 		}
+	}
+}
+
+func TestServerURL(t *testing.T) {
+	ctx := context.Background()
+	if u, err := ServerURL(ctx, "redis://:pw@h:6379/2"); err != nil || u != "redis://:pw@h:6379/2" {
+		t.Errorf("one server: %q %v", u, err)
+	}
+	if _, err := ServerURL(ctx, "redis-cluster://a:7000,b:7001"); err == nil {
+		t.Error("a cluster has no single server to snapshot")
 	}
 }
