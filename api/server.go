@@ -37,7 +37,7 @@ type Deps struct {
 	DB     *pgxpool.Pool
 	// Reads routes GET and list reads to read replicas; nil reads from DB.
 	Reads    *database.Router
-	Redis    *goredis.Client
+	Redis    goredis.UniversalClient
 	Keys     redis.Keys
 	Temporal client.Client
 	Registry *prometheus.Registry

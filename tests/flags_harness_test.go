@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,8 +19,16 @@ import (
 // reconnect backoff, so outage tests stay quick) and the hook's metrics.
 func startFlagRuntime(t testing.TB, db *pgxpool.Pool, reg prometheus.Registerer) *provider.Runtime {
 	t.Helper()
-	rt, err := provider.Start(context.Background(), db.Config().ConnConfig, reg, provider.Options{
-		Watch: store.WatchOptions{Poll: 5 * time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond},
+	return startFlagRuntimeOn(t, db.Config().ConnConfig, reg, 5*time.Second)
+}
+
+// startFlagRuntimeOn is startFlagRuntime with its LISTEN session on conn,
+// as the platform does with PLATFORM_DATABASE_DIRECT_URL, and its safety-net
+// poll every poll.
+func startFlagRuntimeOn(t testing.TB, conn *pgx.ConnConfig, reg prometheus.Registerer, poll time.Duration) *provider.Runtime {
+	t.Helper()
+	rt, err := provider.Start(context.Background(), conn, reg, provider.Options{
+		Watch: store.WatchOptions{Poll: poll, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond},
 		Log:   testenv.Logger(t),
 	})
 	if err != nil {

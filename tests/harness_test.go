@@ -37,8 +37,8 @@ type stack struct {
 	URL      string
 	DB       *pgxpool.Pool
 	DBURL    string
-	Redis    *goredis.Client // the tests' own client
-	APIRedis *goredis.Client // the API's client; close it to take Redis away from the API
+	Redis    goredis.UniversalClient // the tests' own client
+	APIRedis goredis.UniversalClient // the API's client; close it to take Redis away from the API
 	Keys     redis.Keys
 	Temporal client.Client
 	API      *api.Server
@@ -105,7 +105,17 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 	t.Cleanup(func() { _ = apiRedis.Close() })
 	s.APIRedis = apiRedis
 	s.Registry = telemetry.NewRegistry()
-	s.Flags = startFlagRuntime(t, db, s.Registry)
+	if s.cfg.DatabaseDirectURL == "" {
+		s.Flags = startFlagRuntime(t, db, s.Registry)
+	} else { // behind a transaction pooler, LISTEN dials Postgres directly
+		session, err := database.SessionConfig(s.cfg.DatabaseDirectURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Polled as configured (30s by default), so a change seen sooner
+		// came by notification.
+		s.Flags = startFlagRuntimeOn(t, session, s.Registry, s.cfg.FlagsPollInterval)
+	}
 	backups, err := backupstore.Open(context.Background(), s.cfg.BackupURL)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +141,7 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 
 // startReadRouter starts the API's read router when the configuration
 // names read replicas, as the platform's api command does.
-func startReadRouter(t testing.TB, cfg config.Config, db *pgxpool.Pool, rdb *goredis.Client, reg prometheus.Registerer) *database.Router {
+func startReadRouter(t testing.TB, cfg config.Config, db *pgxpool.Pool, rdb goredis.UniversalClient, reg prometheus.Registerer) *database.Router {
 	if len(cfg.DatabaseReadURLs) == 0 {
 		return nil
 	}

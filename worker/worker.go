@@ -29,7 +29,7 @@ type Deps struct {
 	Temporal  client.Client
 	TaskQueue string
 	DB        *pgxpool.Pool
-	Redis     *goredis.Client
+	Redis     goredis.UniversalClient
 	Keys      redis.Keys
 	Log       *slog.Logger
 

@@ -29,6 +29,7 @@ import (
 	"github.com/acme/platform/internal/backupstore"
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/workflows/drill"
 )
 
@@ -45,7 +46,7 @@ const (
 type Activities struct {
 	Config config.Config
 	DB     *pgxpool.Pool
-	Redis  *goredis.Client
+	Redis  goredis.UniversalClient
 	Store  *backupstore.Store
 	// Temporal lists the platform's Schedules into the config bundle; nil
 	// leaves them out.
@@ -123,7 +124,7 @@ func (a *Activities) backupPostgres(ctx context.Context, m *drill.Manifest) erro
 	if pm.Tables, err = countTables(ctx, tx); err != nil {
 		return err
 	}
-	dump, err := pgTool(a.Config.PGBinDir, "pg_dump", a.Config.DatabaseURL,
+	dump, err := pgTool(a.Config.PGBinDir, "pg_dump", a.Config.SessionDatabaseURL(),
 		"--format=custom", "--snapshot="+snapshot, "--no-owner", "--no-privileges")
 	if err != nil {
 		return err
@@ -181,7 +182,12 @@ func countTables(ctx context.Context, q querier) (map[string]int64, error) {
 // file, then stores it.
 func (a *Activities) backupRedis(ctx context.Context, m *drill.Manifest) error {
 	start := time.Now()
-	opts, err := goredis.ParseURL(a.Config.RedisURL)
+	// Behind Sentinel the snapshot comes from the current primary.
+	serverURL, err := redis.ServerURL(ctx, a.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis snapshot: %w", err)
+	}
+	opts, err := goredis.ParseURL(serverURL)
 	if err != nil {
 		return errors.New("parse redis url: not a redis URL")
 	}
@@ -200,7 +206,7 @@ func (a *Activities) backupRedis(ctx context.Context, m *drill.Manifest) error {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "dump.rdb")
-	cli, err := redisCLI(a.Config.RedisCLIBin, a.Config.RedisURL, "--rdb", file)
+	cli, err := redisCLI(a.Config.RedisCLIBin, serverURL, "--rdb", file)
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func clipName(s string) string {
 // fault is the cache loss: a flush of the platform's keys or a pause of
 // the Redis server's writes.
 type fault struct {
-	rdb    *goredis.Client
+	rdb    goredis.UniversalClient
 	keys   redis.Keys
 	mode   string
 	pause  time.Duration

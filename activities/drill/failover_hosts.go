@@ -22,10 +22,12 @@ type dbHost struct {
 	cfg  *pgx.ConnConfig
 }
 
-// dbHosts derives the hosts of PLATFORM_DATABASE_URL, in its order. The
-// failover drill dials only these: never an address from a drill's input.
+// dbHosts derives the hosts of PLATFORM_DATABASE_DIRECT_URL (else
+// PLATFORM_DATABASE_URL), in its order: behind a pooler the direct URL names
+// the servers. The failover drill dials only these: never an address from a
+// drill's input.
 func (a *Activities) dbHosts() ([]dbHost, error) {
-	base, err := pgx.ParseConfig(a.Config.DatabaseURL)
+	base, err := pgx.ParseConfig(a.Config.SessionDatabaseURL())
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("parse PLATFORM_DATABASE_URL", "BadConfig", err)
 	}

@@ -99,7 +99,7 @@ func (a *Activities) restoreScratchPostgres(ctx context.Context, m drill.Manifes
 	if _, err := a.DB.Exec(ctx, "COMMENT ON DATABASE "+db+" IS '"+comment+"'"); err != nil {
 		return fmt.Errorf("mark scratch database: %w", err)
 	}
-	target, err := withDatabase(a.Config.DatabaseURL, name)
+	target, err := withDatabase(a.Config.SessionDatabaseURL(), name)
 	if err != nil {
 		return err
 	}

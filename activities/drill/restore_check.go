@@ -29,7 +29,7 @@ func (a *Activities) CheckRestore(ctx context.Context, in drill.CheckRestoreInpu
 			fmt.Sprintf("%q is not a scratch database", in.Scratch.Database), "BadInput", nil)
 	}
 	defer keepAlive(ctx)()
-	target, err := withDatabase(a.Config.DatabaseURL, in.Scratch.Database)
+	target, err := withDatabase(a.Config.SessionDatabaseURL(), in.Scratch.Database)
 	if err != nil {
 		return drill.CheckRestoreResult{}, err
 	}

@@ -27,7 +27,7 @@ type DeliveryLimits struct {
 // With Redis down it enforces them per process instead (so up to one set of
 // limits per replica), and never fails a delivery because Redis is down.
 type Limiter struct {
-	rdb    *goredis.Client
+	rdb    goredis.UniversalClient
 	keys   redis.Keys
 	limits DeliveryLimits
 	local  *localLimits
@@ -41,7 +41,7 @@ type Limiter struct {
 const redisCooldown = 5 * time.Second
 
 // NewLimiter returns a limiter of limits over rdb, its keys under keys.
-func NewLimiter(rdb *goredis.Client, keys redis.Keys, limits DeliveryLimits) *Limiter {
+func NewLimiter(rdb goredis.UniversalClient, keys redis.Keys, limits DeliveryLimits) *Limiter {
 	if limits.Lease <= 0 {
 		limits.Lease = 10 * time.Minute
 	}
@@ -94,10 +94,16 @@ func (l *Limiter) Acquire(ctx context.Context, principal, token string) (release
 	return l.local.acquire(principal, time.Now())
 }
 
+// redisKeys are the in-flight and rate keys of principal. The hash tag
+// keeps both in one slot of a Redis Cluster, as admitScript needs; principal
+// names hold no braces.
+func (l *Limiter) redisKeys(principal string) (inFlight, rateKey string) {
+	tag := redis.Tag(principal)
+	return l.keys.Key("webhook", "in_flight", tag), l.keys.Key("webhook", "rate", tag)
+}
+
 func (l *Limiter) acquireRedis(ctx context.Context, principal, token string) (func(), time.Duration, bool, error) {
-	// The hash tag keeps both keys in one slot of a Redis Cluster.
-	tag := "{" + principal + "}"
-	inFlight, rateKey := l.keys.Key("webhook", "in_flight", tag), l.keys.Key("webhook", "rate", tag)
+	inFlight, rateKey := l.redisKeys(principal)
 	res, err := admitScript.Run(ctx, l.rdb, []string{inFlight, rateKey}, token, l.limits.MaxInFlight,
 		l.limits.Lease.Milliseconds(), l.limits.Rate, l.limits.Period.Milliseconds()).Int64Slice()
 	if err != nil {

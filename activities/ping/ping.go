@@ -16,7 +16,7 @@ import (
 // Activities writes the ping workflow's proof: a row and a key.
 type Activities struct {
 	DB    *pgxpool.Pool
-	Redis *goredis.Client
+	Redis goredis.UniversalClient
 	Keys  redis.Keys
 }
 

@@ -32,7 +32,7 @@ import (
 // Deps holds what the ping handlers use.
 type Deps struct {
 	DB        *pgxpool.Pool
-	Redis     *goredis.Client
+	Redis     goredis.UniversalClient
 	Keys      redis.Keys
 	Temporal  client.Client
 	TaskQueue string

@@ -61,7 +61,7 @@ type deps struct {
 	log      *slog.Logger
 	db       *pgxpool.Pool
 	reads    *database.Router // the API's read router; nil without read replicas
-	redis    *goredis.Client
+	redis    goredis.UniversalClient
 	temporal client.Client
 	registry *prometheus.Registry
 	backups  *backupstore.Store
@@ -181,7 +181,13 @@ func (d *deps) startFlags() error {
 	if d.flags != nil {
 		return nil
 	}
-	rt, err := provider.Start(context.Background(), d.db.Config().ConnConfig, d.registry, provider.Options{
+	// The watcher holds a LISTEN session: behind PgBouncer in transaction
+	// mode it must dial Postgres directly.
+	session, err := database.SessionConfig(d.cfg.SessionDatabaseURL())
+	if err != nil {
+		return err
+	}
+	rt, err := provider.Start(context.Background(), session, d.registry, provider.Options{
 		Watch: store.WatchOptions{Poll: d.cfg.FlagsPollInterval}, Log: d.log,
 	})
 	if err != nil {

@@ -97,11 +97,11 @@ func migrateCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, args []string) error {
 			if create {
-				if err := database.EnsureExists(cmd.Context(), cfg.DatabaseURL); err != nil {
+				if err := database.EnsureExists(cmd.Context(), cfg.SessionDatabaseURL()); err != nil {
 					return err
 				}
 			}
-			if err := database.Migrate(cmd.Context(), cfg.DatabaseURL, log); err != nil {
+			if err := database.Migrate(cmd.Context(), cfg.SessionDatabaseURL(), log); err != nil {
 				return err
 			}
 			log.Info("database is up to date")

@@ -65,10 +65,10 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer server.Stop()
-	if err := database.EnsureExists(ctx, cfg.DatabaseURL); err != nil {
+	if err := database.EnsureExists(ctx, cfg.SessionDatabaseURL()); err != nil {
 		return err
 	}
-	if err := database.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+	if err := database.Migrate(ctx, cfg.SessionDatabaseURL(), log); err != nil {
 		return err
 	}
 	_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)

@@ -78,14 +78,14 @@ func runRestore(ctx context.Context, cfg config.Config, log *slog.Logger, o rest
 		return err
 	}
 	log.Info("backup verified", "backup", m.ID, "snapshot_time", m.SnapshotTime, "artefacts", len(m.Artefacts))
-	nonEmpty, err := targetObjects(ctx, cfg.DatabaseURL)
+	nonEmpty, err := targetObjects(ctx, cfg.SessionDatabaseURL())
 	if err != nil {
 		return err
 	}
 	if nonEmpty > 0 && !o.force {
 		return fmt.Errorf("the target database holds %d tables, views or sequences: refusing to restore over them without --force", nonEmpty)
 	}
-	if err := drillacts.RestorePostgres(ctx, store, m, cfg.PGBinDir, cfg.DatabaseURL, nonEmpty > 0); err != nil {
+	if err := drillacts.RestorePostgres(ctx, store, m, cfg.PGBinDir, cfg.SessionDatabaseURL(), nonEmpty > 0); err != nil {
 		return err
 	}
 	log.Info("postgres restored", "backup", m.ID, "database", m.Postgres.Database, "tables", len(m.Postgres.Tables))
@@ -165,7 +165,7 @@ func restoreRedis(ctx context.Context, cfg config.Config, store *backupstore.Sto
 }
 
 // copyKeys copies every key of source into target, a batch at a time.
-func copyKeys(ctx context.Context, source, target *goredis.Client) (int, error) {
+func copyKeys(ctx context.Context, source *goredis.Client, target goredis.UniversalClient) (int, error) {
 	copied := 0
 	var cursor uint64
 	for {
@@ -184,7 +184,7 @@ func copyKeys(ctx context.Context, source, target *goredis.Client) (int, error) 
 	}
 }
 
-func copyBatch(ctx context.Context, source, target *goredis.Client, keys []string) (int, error) {
+func copyBatch(ctx context.Context, source *goredis.Client, target goredis.UniversalClient, keys []string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}

@@ -33,8 +33,12 @@ type Config struct {
 	ReplicaMaxLag       Lag
 	ReplicaPollInterval time.Duration
 	ReplicaWriteTTL     time.Duration
-	RedisURL            string
-	RedisPrefix         string
+	// DatabaseDirectURL reaches Postgres without a transaction pooler, for
+	// what needs a session: LISTEN, migrations' advisory lock, pg_dump.
+	// Empty: DatabaseURL serves those too (see SessionDatabaseURL).
+	DatabaseDirectURL string
+	RedisURL          string
+	RedisPrefix       string
 
 	TemporalAddress   string
 	TemporalNamespace string
@@ -128,6 +132,16 @@ type Config struct {
 // with a folder under its dev directory.
 const DefaultBackupURL = "file:///var/lib/platform/backups"
 
+// SessionDatabaseURL is the URL of work that needs a Postgres session of
+// its own, which a transaction pooler does not give: LISTEN, session
+// advisory locks (migrations), pg_dump and pg_restore, CREATE DATABASE.
+func (c Config) SessionDatabaseURL() string {
+	if c.DatabaseDirectURL != "" {
+		return c.DatabaseDirectURL
+	}
+	return c.DatabaseURL
+}
+
 // Rate is a quota: Limit requests per Period.
 type Rate struct {
 	Limit  int
@@ -181,10 +195,27 @@ func fields() []field {
 				c.ReplicaWriteTTL, err = durationIn(v, time.Second, time.Hour)
 				return err
 			}},
-		{env: "PLATFORM_REDIS_URL", flag: "redis-url", def: "redis://127.0.0.1:6379/0", usage: "Redis connection URL", secret: true,
-			set: func(c *Config, v string) error { c.RedisURL = v; return schemeURL(v, "redis", "rediss") }},
-		{env: "PLATFORM_REDIS_PREFIX", flag: "redis-prefix", def: "platform:", usage: "prefix of every Redis key the platform writes",
-			set: func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
+		{env: "PLATFORM_DATABASE_DIRECT_URL", flag: "database-direct-url", def: "", usage: "PostgreSQL URL that bypasses a transaction pooler such as PgBouncer, for LISTEN (flag changes), migrations and backups (empty: PLATFORM_DATABASE_URL)", secret: true,
+			set: func(c *Config, v string) error {
+				c.DatabaseDirectURL = v
+				if v == "" {
+					return nil
+				}
+				return schemeURL(v, "postgres", "postgresql")
+			}},
+		{env: "PLATFORM_REDIS_URL", flag: "redis-url", def: "redis://127.0.0.1:6379/0", usage: "Redis connection URL: redis:// or rediss:// (one server), redis-sentinel://host:port[,host:port]/master[?db=N] or redis-cluster://host:port[,host:port]", secret: true,
+			set: func(c *Config, v string) error {
+				c.RedisURL = v
+				return schemeURL(v, "redis", "rediss", "redis-sentinel", "redis-cluster")
+			}},
+		{env: "PLATFORM_REDIS_PREFIX", flag: "redis-prefix", def: "platform:", usage: "prefix of every Redis key the platform writes (no braces: the platform places its own Redis Cluster hash tags)",
+			set: func(c *Config, v string) error {
+				c.RedisPrefix = v
+				if strings.ContainsAny(v, "{}") {
+					return errors.New("must not contain { or }: the platform places its own Redis Cluster hash tags")
+				}
+				return nil
+			}},
 		{env: "PLATFORM_TEMPORAL_ADDRESS", flag: "temporal-address", def: "127.0.0.1:7233", usage: "Temporal frontend host:port",
 			set: func(c *Config, v string) error { c.TemporalAddress = v; return hostPort(v) }},
 		{env: "PLATFORM_TEMPORAL_NAMESPACE", flag: "temporal-namespace", def: "default", usage: "Temporal namespace",
@@ -493,6 +524,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("public_base_url", c.PublicBaseURL),
 		slog.String("database_url", maskURL(c.DatabaseURL)),
+		slog.String("database_direct_url", maskURL(c.DatabaseDirectURL)),
 		slog.Int("database_max_conns", int(c.DatabaseMaxConns)),
 		slog.Int("database_read_urls", len(c.DatabaseReadURLs)),
 		slog.String("replica_max_lag", c.ReplicaMaxLag.String()),
@@ -573,7 +605,7 @@ func maskURL(v string) string {
 }
 
 // urlSchemes are the schemes of the URL settings maskURL may show masked.
-var urlSchemes = []string{"postgres", "postgresql", "redis", "rediss", "redis-sentinel", "http", "https", "s3", "gs", "azblob", "file"}
+var urlSchemes = []string{"postgres", "postgresql", "redis", "rediss", "redis-sentinel", "redis-cluster", "http", "https", "s3", "gs", "azblob", "file"}
 
 var errEmpty = errors.New("must not be empty")
 

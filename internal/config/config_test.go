@@ -73,6 +73,8 @@ func TestLoad_InvalidValueNamesTheVariableOnOneLine(t *testing.T) {
 	cases := map[string]string{
 		"PLATFORM_DATABASE_URL":                        "mysql://x",
 		"PLATFORM_REDIS_URL":                           "http://x",
+		"PLATFORM_REDIS_PREFIX":                        "p{}:",
+		"PLATFORM_DATABASE_DIRECT_URL":                 "mysql://x",
 		"PLATFORM_TEMPORAL_ADDRESS":                    "nohost",
 		"PLATFORM_DRAIN_TIMEOUT":                       "soon",
 		"PLATFORM_RATE_LIMIT_WRITE":                    "300",
@@ -98,6 +100,24 @@ func TestLoad_InvalidValueNamesTheVariableOnOneLine(t *testing.T) {
 				t.Errorf("error %q does not name %s on one line", msg, name)
 			}
 		})
+	}
+}
+
+func TestSessionDatabaseURL_PrefersTheDirectURL(t *testing.T) {
+	c, err := load(nil, lookupFrom(map[string]string{"PLATFORM_DATABASE_URL": "postgres://bouncer:6432/p"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.SessionDatabaseURL(); got != "postgres://bouncer:6432/p" {
+		t.Errorf("without a direct URL: %q", got)
+	}
+	c, err = load(nil, lookupFrom(map[string]string{"PLATFORM_DATABASE_URL": "postgres://bouncer:6432/p",
+		"PLATFORM_DATABASE_DIRECT_URL": "postgres://db:5432/p", "PLATFORM_REDIS_URL": "redis-sentinel://s1:26379,s2:26379/mymaster"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.SessionDatabaseURL(); got != "postgres://db:5432/p" {
+		t.Errorf("with a direct URL: %q", got)
 	}
 }
 

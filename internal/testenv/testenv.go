@@ -106,7 +106,7 @@ func RedisURL() string { return env("PLATFORM_TEST_REDIS_URL", "redis://127.0.0.
 
 // Redis returns a client and a private key prefix; the prefix's keys are
 // deleted when the test ends.
-func Redis(t testing.TB) (*goredis.Client, redis.Keys) {
+func Redis(t testing.TB) (goredis.UniversalClient, redis.Keys) {
 	t.Helper()
 	c, err := redis.Open(RedisURL())
 	if err != nil {

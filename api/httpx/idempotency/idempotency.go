@@ -97,7 +97,7 @@ const (
 
 // Store keeps idempotency records in Redis.
 type Store struct {
-	rdb     *goredis.Client
+	rdb     goredis.UniversalClient
 	keys    redis.Keys
 	ttl     time.Duration
 	log     *slog.Logger
@@ -107,7 +107,7 @@ type Store struct {
 
 // New returns a store that keeps responses for ttl after completion
 // (DefaultTTL when ttl is not positive) under keys' prefix.
-func New(rdb *goredis.Client, keys redis.Keys, ttl time.Duration, log *slog.Logger) *Store {
+func New(rdb goredis.UniversalClient, keys redis.Keys, ttl time.Duration, log *slog.Logger) *Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}

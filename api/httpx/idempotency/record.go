@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/acme/platform/internal/redis"
 )
 
 // A record is a Redis hash under recordKey with fields fp (the request's
@@ -19,8 +21,8 @@ import (
 //
 // Next to it, bindingKey holds the "METHOD route" a (principal, key) was
 // first used on, so that the same key on another route is refused. Both keys
-// are written by the same script; they must live on one Redis node (this
-// package takes a *goredis.Client, not a cluster client).
+// are written by the same script, so on a Redis Cluster they must share a
+// slot: both start with the same hash tag, derived from (principal, key).
 
 // claimScript claims the key for a request, or reports why it cannot.
 // KEYS: record, binding. ARGV: fingerprint, "METHOD route", token, lock ms.
@@ -132,10 +134,16 @@ func (s *Store) release(ctx context.Context, sc scope, token string) error {
 // record is per API key, so only the credential that made a request can get
 // its replay; the binding to a route is per principal, so the same key on
 // another route is 422 whichever of the principal's keys sends it.
+//
+// Both keys begin with the same text up to and including a hash tag of
+// (principal, key), so a Redis Cluster puts them in one slot, as the scripts
+// need, while different keys spread over the slots. The tag comes before the
+// principal, whose text is the client's.
 func (s *Store) redisKeys(sc scope) []string {
+	tag := redis.Tag(digest(sc.principal, sc.key)[:16])
 	return []string{
-		s.keys.Key("idem", sc.principal, digest(sc.keyID, sc.method, sc.route, sc.key)),
-		s.keys.Key("idem", sc.principal, "route", digest(sc.key)),
+		s.keys.Key("idem", tag, sc.principal, digest(sc.keyID, sc.method, sc.route, sc.key)),
+		s.keys.Key("idem", tag, sc.principal, "route", digest(sc.key)),
 	}
 }
 

@@ -17,7 +17,7 @@ const redisRatePrefix = "rate:"
 // configured prefix like every other key of the platform: tests and
 // deployments sharing a server stay apart, and the prefix's cleanup finds them.
 type prefixedKeys struct {
-	*goredis.Client
+	goredis.UniversalClient
 	keys redis.Keys
 }
 
@@ -33,21 +33,21 @@ func (c prefixedKeys) strip(keys []string) []string {
 }
 
 func (c prefixedKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
-	return c.Client.Eval(ctx, script, c.strip(keys), args...)
+	return c.UniversalClient.Eval(ctx, script, c.strip(keys), args...)
 }
 
 func (c prefixedKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
-	return c.Client.EvalSha(ctx, sha1, c.strip(keys), args...)
+	return c.UniversalClient.EvalSha(ctx, sha1, c.strip(keys), args...)
 }
 
 func (c prefixedKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
-	return c.Client.EvalRO(ctx, script, c.strip(keys), args...)
+	return c.UniversalClient.EvalRO(ctx, script, c.strip(keys), args...)
 }
 
 func (c prefixedKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
-	return c.Client.EvalShaRO(ctx, sha1, c.strip(keys), args...)
+	return c.UniversalClient.EvalShaRO(ctx, sha1, c.strip(keys), args...)
 }
 
 func (c prefixedKeys) Del(ctx context.Context, keys ...string) *goredis.IntCmd {
-	return c.Client.Del(ctx, c.strip(keys)...)
+	return c.UniversalClient.Del(ctx, c.strip(keys)...)
 }

@@ -28,7 +28,7 @@ const (
 )
 
 // newPolicyFixture is newFixture with other quotas.
-func newPolicyFixture(t *testing.T, rdb *goredis.Client, keys redis.Keys, p Policies) *fixture {
+func newPolicyFixture(t *testing.T, rdb goredis.UniversalClient, keys redis.Keys, p Policies) *fixture {
 	t.Helper()
 	f := &fixture{log: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	f.l = New(rdb, keys, p, slog.New(slog.NewTextHandler(f.log, nil)), f.reg)

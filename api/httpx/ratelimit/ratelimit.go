@@ -83,10 +83,10 @@ type Limiter struct {
 
 // New returns a limiter that keeps its state in rdb under keys. Metrics are
 // registered on reg when it is not nil.
-func New(rdb *goredis.Client, keys redis.Keys, p Policies, log *slog.Logger, reg prometheus.Registerer) *Limiter {
+func New(rdb goredis.UniversalClient, keys redis.Keys, p Policies, log *slog.Logger, reg prometheus.Registerer) *Limiter {
 	m := newMetrics(reg)
 	return &Limiter{
-		gcra:    redis_rate.NewLimiter(prefixedKeys{Client: rdb, keys: keys}),
+		gcra:    redis_rate.NewLimiter(prefixedKeys{UniversalClient: rdb, keys: keys}),
 		timeout: redisTimeout,
 		keys:    keys,
 		read:    policy{name: PolicyRead, rate: p.Read},

@@ -40,14 +40,14 @@ type fixture struct {
 	reg *prometheus.Registry
 }
 
-func newFixture(t *testing.T, rdb *goredis.Client, keys redis.Keys) *fixture {
+func newFixture(t *testing.T, rdb goredis.UniversalClient, keys redis.Keys) *fixture {
 	t.Helper()
 	f := &fixture{log: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	f.l = New(rdb, keys, testPolicies, slog.New(slog.NewTextHandler(f.log, nil)), f.reg)
 	return f
 }
 
-func newRedisFixture(t *testing.T) (*fixture, *goredis.Client, redis.Keys) {
+func newRedisFixture(t *testing.T) (*fixture, goredis.UniversalClient, redis.Keys) {
 	t.Helper()
 	rdb, keys := testenv.Redis(t)
 	return newFixture(t, rdb, keys), rdb, keys
