@@ -24,10 +24,11 @@ var mayImport = map[string][]string{
 	"jobs":       {"internal", "jobs"},
 	"drills":     {"internal", "drills"},
 	"flags":      {"internal", "flags"},
-	"workflows":  {"internal", "jobs", "drills", "flags", "workflows"},
-	"activities": {"internal", "jobs", "drills", "flags", "workflows", "activities"},
-	"api":        {"internal", "jobs", "drills", "flags", "workflows", "api"},
-	"worker":     {"internal", "jobs", "drills", "flags", "workflows", "activities", "worker"},
+	"scaling":    {"internal", "scaling"},
+	"workflows":  {"internal", "jobs", "drills", "flags", "scaling", "workflows"},
+	"activities": {"internal", "jobs", "drills", "flags", "scaling", "workflows", "activities"},
+	"api":        {"internal", "jobs", "drills", "flags", "scaling", "workflows", "api"},
+	"worker":     {"internal", "jobs", "drills", "flags", "scaling", "workflows", "activities", "worker"},
 }
 
 // goList runs go list with a template and returns its lines.
