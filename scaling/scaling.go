@@ -269,7 +269,7 @@ const (
 	ReasonOverride      = "override"
 	ReasonMissingSignal = "missing_signal"
 	ReasonRecommendMode = "recommend_mode"
-	ReasonActionFailed  = "action_failed"
+	ReasonDriverError   = "driver_error"
 )
 
 // SignalReading is one signal's value and what it recommends.
@@ -331,6 +331,8 @@ const (
 	StepReady    = "wait_ready"
 	StepServe    = "check_serving"
 	StepRollback = "rollback"
+	// StepRollbackReady waits for the previous count to be ready again.
+	StepRollbackReady = "rollback_ready"
 )
 
 // Step is one step of an action, with its timing.

@@ -1,0 +1,113 @@
+package scaling
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	sc "github.com/acme/platform/scaling"
+	wf "github.com/acme/platform/workflows/scaling"
+)
+
+const insertDecision = `INSERT INTO scaling_decisions (id, target, created_at, decision) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO NOTHING`
+
+// RecordDecision inserts a decision row; a retried insert changes nothing.
+func (a *Activities) RecordDecision(ctx context.Context, in wf.RecordDecisionInput) error {
+	d := in.Decision
+	b, err := json.Marshal(d)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("encode decision", wf.ErrTypeInvalidInput, err)
+	}
+	tag, err := a.DB.Exec(ctx, insertDecision, d.ID, d.Target, d.At, b)
+	if err != nil {
+		return fmt.Errorf("record decision %s: %w", d.ID, err)
+	}
+	if tag.RowsAffected() == 1 && a.decisions != nil {
+		a.decisions.WithLabelValues(d.Target, d.Outcome, d.Reason).Inc()
+	}
+	return nil
+}
+
+// upsertAction writes an action's row unless a newer write is there.
+const upsertAction = `INSERT INTO scaling_actions (id, target, status, created_at, updated_at, action)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at, action = EXCLUDED.action
+WHERE scaling_actions.updated_at <= EXCLUDED.updated_at`
+
+// RecordAction upserts an action's row.
+func (a *Activities) RecordAction(ctx context.Context, in wf.RecordActionInput) error {
+	x := in.Action
+	b, err := json.Marshal(x)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("encode action", wf.ErrTypeInvalidInput, err)
+	}
+	tag, err := a.DB.Exec(ctx, upsertAction, x.ID, x.Target, x.Status, x.CreatedAt, x.UpdatedAt, b)
+	if err != nil {
+		return fmt.Errorf("record action %s: %w", x.ID, err)
+	}
+	if tag.RowsAffected() == 1 && x.Status != sc.ActionRunning && a.actions != nil {
+		a.actions.WithLabelValues(x.Target, x.Status).Inc()
+	}
+	return nil
+}
+
+// ErrTypeNotServing marks replicas that are ready but do not serve.
+const ErrTypeNotServing = "NotServing"
+
+// CheckServing checks that the target serves at its new count: every
+// replica the driver lists answers /readyz, and for workers, the job queue
+// has a poller seen in the last minute.
+func (a *Activities) CheckServing(ctx context.Context, in wf.ScaleInput) error {
+	d, err := a.driver(in.Driver)
+	if err != nil {
+		return err
+	}
+	if ep, ok := d.(Endpointer); ok {
+		addrs, err := ep.Endpoints(ctx, in.Target)
+		if err != nil {
+			return err
+		}
+		for _, addr := range addrs {
+			if !a.ready(ctx, addr) {
+				return temporal.NewNonRetryableApplicationError(addr+" does not answer /readyz", ErrTypeNotServing, nil)
+			}
+		}
+	}
+	if in.Target != sc.TargetWorker || in.Replicas == 0 || len(a.JobQueues) == 0 {
+		return nil
+	}
+	desc, err := a.Temporal.DescribeTaskQueueEnhanced(ctx, client.DescribeTaskQueueEnhancedOptions{
+		TaskQueue: a.JobQueues[0], TaskQueueTypes: []client.TaskQueueType{client.TaskQueueTypeActivity}, ReportPollers: true})
+	if err != nil {
+		return fmt.Errorf("describe task queue %s: %w", a.JobQueues[0], err)
+	}
+	for _, v := range desc.VersionsInfo {
+		for _, ti := range v.TypesInfo {
+			for _, p := range ti.Pollers {
+				if time.Since(p.LastAccessTime) < time.Minute {
+					return nil
+				}
+			}
+		}
+	}
+	return temporal.NewNonRetryableApplicationError("no worker polls "+a.JobQueues[0], ErrTypeNotServing, nil)
+}
+
+func (a *Activities) ready(ctx context.Context, addr string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := a.client().Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
