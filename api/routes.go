@@ -80,6 +80,7 @@ func (s *Server) routes() (http.Handler, error) {
 		}})
 	s.flagRoutes(r, protect, secret)
 	s.drillRoutes(r, protect, secret)
+	s.scalingRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
 	return chain(r,

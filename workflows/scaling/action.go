@@ -21,7 +21,7 @@ func ActionWorkflow(ctx workflow.Context, in ActionInput) (sc.Action, error) {
 	if in.Replicas < 0 || in.Replicas > sc.MaxReplicasLimit || !slices.Contains(sc.Targets, in.Target) || in.ID == "" {
 		return sc.Action{}, temporal.NewNonRetryableApplicationError("invalid action input", ErrTypeInvalidInput, nil)
 	}
-	now := workflow.Now(ctx).UTC()
+	now := workflow.Now(ctx).UTC().Truncate(time.Microsecond)
 	a := &action{in: in, st: sc.Action{ID: in.ID, Target: in.Target, Driver: in.Driver, Replicas: in.Replicas,
 		Reason: in.Reason, Source: in.Source, Principal: in.Principal, Status: sc.ActionRunning,
 		Steps: []sc.Step{}, CreatedAt: now, UpdatedAt: now}}

@@ -114,7 +114,7 @@ func (c *controller) drainSignals(ctx workflow.Context) {
 
 // interval makes and records one decision.
 func (c *controller) interval(ctx workflow.Context, p sc.Policy) {
-	now := workflow.Now(ctx).UTC()
+	now := workflow.Now(ctx).UTC().Truncate(time.Microsecond)
 	c.st.PolicyVersion = p.Version
 	info := workflow.GetInfo(ctx)
 	d := sc.Decision{ID: ids.Derive(ids.Decision, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, strconv.Itoa(c.iter)),

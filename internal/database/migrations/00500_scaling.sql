@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS scaling_decisions (
     decision   jsonb NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scaling_decisions_target_page ON scaling_decisions (target, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS scaling_decisions_page ON scaling_decisions (created_at DESC, id DESC);
 
 CREATE TABLE IF NOT EXISTS scaling_actions (
     id         text PRIMARY KEY,
