@@ -37,7 +37,9 @@ type Supervisor struct {
 	children []*child
 	draining sync.WaitGroup
 	nDrain   int
-	next     int
+	// drainingIdx holds the indexes of draining children: a new child does
+	// not take an index (and so a port) until its holder has exited.
+	drainingIdx map[int]bool
 }
 
 type child struct {
@@ -128,14 +130,27 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 	s.writeStatus(want)
 }
 
+// freeIndex is the lowest index no live or draining child holds. Called
+// with mu held.
+func (s *Supervisor) freeIndex() int {
+	used := map[int]bool{}
+	for _, c := range s.children {
+		used[c.index] = true
+	}
+	for i := 0; ; i++ {
+		if !used[i] && !s.drainingIdx[i] {
+			return i
+		}
+	}
+}
+
 func (s *Supervisor) start() error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	idx := s.next
-	s.next++
+	idx := s.freeIndex()
 	s.mu.Unlock()
 	cmd := s.Command(idx, addr)
 	// Its own process group: a Ctrl-C to the supervisor's terminal does not
@@ -158,6 +173,10 @@ func (s *Supervisor) drain(c *child) {
 	s.Log.Info("child draining", "target", s.Target, "index", c.index, "pid", c.cmd.Process.Pid)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	s.nDrain++
+	if s.drainingIdx == nil {
+		s.drainingIdx = map[int]bool{}
+	}
+	s.drainingIdx[c.index] = true
 	s.draining.Add(1)
 	go func() {
 		defer s.draining.Done()
@@ -170,6 +189,7 @@ func (s *Supervisor) drain(c *child) {
 		}
 		s.mu.Lock()
 		s.nDrain--
+		delete(s.drainingIdx, c.index)
 		s.mu.Unlock()
 	}()
 }

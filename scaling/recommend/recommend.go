@@ -71,7 +71,7 @@ func Decide(in Input) Result {
 	p := in.Policy
 	cur := max(in.Current, 1)
 	var r Result
-	combined, missing, withinTolerance := int32(0), false, true
+	combined, missing, read, withinTolerance := int32(0), false, false, true
 	for _, rd := range in.Readings {
 		sr := scaling.SignalReading{Name: rd.Name, Value: rd.Value, Target: rd.Target}
 		if rd.Value == nil {
@@ -79,13 +79,14 @@ func Decide(in Input) Result {
 		} else {
 			sr.Replicas = perSignal(rd, cur, p.Tolerance)
 			combined = max(combined, sr.Replicas)
+			read = true
 			if sr.Replicas != cur {
 				withinTolerance = false
 			}
 		}
 		r.Signals = append(r.Signals, sr)
 	}
-	if combined == 0 { // no signal read: hold
+	if !read { // no signal read: hold
 		combined = cur
 		r.Notes = append(r.Notes, "no signal could be read")
 	}

@@ -71,6 +71,7 @@ func TestDecide_HPACases(t *testing.T) {
 		{"the largest recommendation wins", Input{Current: 2, Readings: []Reading{latency(f(150)), backlog(f(50))}, Policy: policy()}, 5, 5, ""},
 		{"no scale-down while a signal is missing", Input{Current: 3, Readings: []Reading{latency(nil), backlog(f(1))}, Policy: policy(noDownWindow)}, 3, 3, scaling.ReasonMissingSignal},
 		{"a missing signal does not stop a scale-up", Input{Current: 1, Readings: []Reading{latency(nil), backlog(f(30))}, Policy: policy()}, 3, 3, ""},
+		{"an empty backlog recommends zero, bounded by min", Input{Current: 3, Readings: []Reading{backlog(f(0))}, Policy: policy(noDownWindow)}, 1, 0, ""},
 		{"nothing read holds the count", Input{Current: 3, Readings: []Reading{latency(nil)}, Policy: policy(noDownWindow)}, 3, 3, scaling.ReasonMissingSignal},
 	}
 	for _, tt := range tests {
