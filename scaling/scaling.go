@@ -270,6 +270,10 @@ const (
 	ReasonMissingSignal = "missing_signal"
 	ReasonRecommendMode = "recommend_mode"
 	ReasonDriverError   = "driver_error"
+	// ReasonActionInFlight: an earlier action is still applying.
+	ReasonActionInFlight = "action_in_flight"
+	// ReasonActionFailed: the action could not be started.
+	ReasonActionFailed = "action_failed"
 )
 
 // SignalReading is one signal's value and what it recommends.

@@ -25,12 +25,13 @@ type scalingActionJSON struct {
 }
 
 type scalingDecisionJSON struct {
-	ID       string `json:"id"`
-	Current  int32  `json:"current_replicas"`
-	Desired  int32  `json:"desired"`
-	Outcome  string `json:"outcome"`
-	ActionID string `json:"action_id"`
-	Reason   string `json:"reason"`
+	ID       string    `json:"id"`
+	At       time.Time `json:"at"`
+	Current  int32     `json:"current_replicas"`
+	Desired  int32     `json:"desired"`
+	Outcome  string    `json:"outcome"`
+	ActionID string    `json:"action_id"`
+	Reason   string    `json:"reason"`
 	Signals  []struct {
 		Name     string   `json:"name"`
 		Value    *float64 `json:"value"`

@@ -82,21 +82,46 @@ func (a *Activities) CheckServing(ctx context.Context, in wf.ScaleInput) error {
 	if in.Target != sc.TargetWorker || in.Replicas == 0 || len(a.JobQueues) == 0 {
 		return nil
 	}
-	desc, err := a.Temporal.DescribeTaskQueueEnhanced(ctx, client.DescribeTaskQueueEnhancedOptions{
-		TaskQueue: a.JobQueues[0], TaskQueueTypes: []client.TaskQueueType{client.TaskQueueTypeActivity}, ReportPollers: true})
+	// A worker whose slots are all busy does not poll for activities, so a
+	// recent poll of either task type counts; the server may take a moment
+	// to list a new poller.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := a.polled(ctx, a.JobQueues[0])
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return err
+			}
+			return temporal.NewNonRetryableApplicationError("no worker polls "+a.JobQueues[0], ErrTypeNotServing, nil)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// polled reports whether queue has a poller seen in the last minute.
+func (a *Activities) polled(ctx context.Context, queue string) (bool, error) {
+	desc, err := a.Temporal.DescribeTaskQueueEnhanced(ctx, client.DescribeTaskQueueEnhancedOptions{TaskQueue: queue,
+		TaskQueueTypes: []client.TaskQueueType{client.TaskQueueTypeWorkflow, client.TaskQueueTypeActivity}, ReportPollers: true})
 	if err != nil {
-		return fmt.Errorf("describe task queue %s: %w", a.JobQueues[0], err)
+		return false, fmt.Errorf("describe task queue %s: %w", queue, err)
 	}
 	for _, v := range desc.VersionsInfo {
 		for _, ti := range v.TypesInfo {
 			for _, p := range ti.Pollers {
-				if time.Since(p.LastAccessTime) < time.Minute {
-					return nil
+				if p.LastAccessTime.IsZero() || time.Since(p.LastAccessTime) < time.Minute {
+					return true, nil
 				}
 			}
 		}
 	}
-	return temporal.NewNonRetryableApplicationError("no worker polls "+a.JobQueues[0], ErrTypeNotServing, nil)
+	return false, nil
 }
 
 func (a *Activities) ready(ctx context.Context, addr string) bool {

@@ -50,6 +50,9 @@ func ControllerWorkflow(ctx workflow.Context, in ControllerInput) error {
 		}
 	}
 	c.drainSignals(ctx)
+	if c.inflight != nil {
+		_ = c.inflight.Get(ctx, nil)
+	}
 	return workflow.NewContinueAsNewError(ctx, ControllerName, ControllerInput{Target: in.Target, State: c.st, IterationsPerRun: in.IterationsPerRun})
 }
 
@@ -60,6 +63,10 @@ type controller struct {
 	in   ControllerInput
 	st   State
 	iter int
+	// inflight is the action started by an earlier interval, until it ends:
+	// the controller keeps its rhythm (and its windows) while an action
+	// waits for replicas, and starts no second one meanwhile.
+	inflight workflow.ChildWorkflowFuture
 }
 
 // sleep waits for the interval or a signal, whichever comes first: a
@@ -139,7 +146,14 @@ func (c *controller) interval(ctx workflow.Context, p sc.Policy) {
 	if reason != "" {
 		d.Reason = reason
 	}
-	if want != rep.Desired && reason != sc.ReasonPaused && reason != sc.ReasonRecommendMode {
+	if c.inflight != nil && c.inflight.IsReady() {
+		c.inflight = nil
+	}
+	switch {
+	case want == rep.Desired || reason == sc.ReasonPaused || reason == sc.ReasonRecommendMode:
+	case c.inflight != nil:
+		d.Reason = sc.ReasonActionInFlight
+	default:
 		d.Desired = want
 		c.apply(ctx, p, &d, rep.Desired, want, now)
 	}
@@ -163,7 +177,8 @@ func (c *controller) steer(now time.Time, p sc.Policy, r recommend.Result) (int3
 	return r.Desired, ""
 }
 
-// apply runs the action as a child workflow and notes its outcome.
+// apply starts the action as a child workflow and returns once it has
+// started; the next intervals see it in flight until it ends.
 func (c *controller) apply(ctx workflow.Context, p sc.Policy, d *sc.Decision, from, to int32, now time.Time) {
 	info := workflow.GetInfo(ctx)
 	id := ids.Derive(ids.Scaling, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, strconv.Itoa(c.iter))
@@ -174,18 +189,15 @@ func (c *controller) apply(ctx workflow.Context, p sc.Policy, d *sc.Decision, fr
 	})
 	in := ActionInput{ID: id, Target: p.Target, Driver: p.Driver, Replicas: to, Source: "controller", Principal: "system",
 		Reason: fmt.Sprintf("controller: %d → %d (decision %s)", from, to, d.ID)}
-	var a sc.Action
-	err := workflow.ExecuteChildWorkflow(cctx, ActionName, in).Get(ctx, &a)
+	f := workflow.ExecuteChildWorkflow(cctx, ActionName, in)
+	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		d.Reason = sc.ReasonActionFailed
+		d.Notes = append(d.Notes, "action not started: "+rootMessage(err))
+		return
+	}
+	c.inflight = f
 	d.Outcome, d.ActionID = sc.OutcomeScaled, id
-	switch {
-	case err != nil:
-		d.Notes = append(d.Notes, "action: "+rootMessage(err))
-	case a.Status != sc.ActionSucceeded:
-		d.Notes = append(d.Notes, "action "+a.Status+": "+a.Error)
-	}
-	if err == nil && a.Status == sc.ActionSucceeded {
-		c.st.Changes = append(recommend.PruneChanges(c.st.Changes, now, p), recommend.Change{At: now, Delta: to - from})
-	}
+	c.st.Changes = append(recommend.PruneChanges(c.st.Changes, now, p), recommend.Change{At: now, Delta: to - from})
 }
 
 func (c *controller) readSignals(ctx workflow.Context, p sc.Policy, current int32) []Reading {
