@@ -119,7 +119,7 @@ func TestScaling_AutoscalesWorkersWithTheLocalDriver(t *testing.T) {
 	rc := slowReceiver(t, 1500*time.Millisecond)
 	jobs := s.burst(t, rc, 24, ops...)
 	burstAt := time.Now()
-	eventually(t, 20*time.Second, "more than one worker", func() bool { d, _ := workerCount(t, dir); return d > 1 })
+	eventually(t, 60*time.Second, "more than one worker", func() bool { d, _ := workerCount(t, dir); return d > 1 })
 	t.Logf("scaled up %s after the burst", time.Since(burstAt).Round(time.Millisecond))
 	s.exactlyOnce(t, rc, jobs, ops...)
 	t.Logf("burst drained in %s", time.Since(burstAt).Round(time.Millisecond))
