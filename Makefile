@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags clean
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-scaling clean
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -73,6 +73,14 @@ BENCH_JOBS_CONCURRENCY ?= 32
 bench-jobs: $(BIN)/temporal
 	set -o pipefail; PLATFORM_BENCH_JOBS=1 PLATFORM_BENCH_JOBS_N=$(BENCH_JOBS_N) PLATFORM_BENCH_JOBS_CONCURRENCY=$(BENCH_JOBS_CONCURRENCY) \
 		$(GO) test -run '^TestBenchJobs$$' -count 1 -timeout 15m -v ./tests/ | grep -v '^=== RUN\|^--- \|level='
+
+# The same burst of slow webhook jobs drained by one fixed worker process and
+# by a pool under the autoscaler (local driver, min 1, max 4) in one run:
+# both drain times and their ratio. BENCH_SCALING_N jobs of 1 s each.
+BENCH_SCALING_N ?= 40
+bench-scaling: $(BIN)/temporal
+	set -o pipefail; PLATFORM_BENCH_SCALING=1 PLATFORM_BENCH_SCALING_N=$(BENCH_SCALING_N) \
+		$(GO) test -run '^TestBenchScaling$$' -count 1 -timeout 15m -v ./tests/ | grep -v '^=== RUN\|^--- \|level=\|INFO'
 
 # Flag evaluation in process (the evaluator alone, the OpenFeature provider,
 # and the OpenFeature client with the platform hook; static, targeting and
