@@ -112,6 +112,7 @@ func (a *Activities) polled(ctx context.Context, queue string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("describe task queue %s: %w", queue, err)
 	}
+	//lint:ignore SA1019 in SDK v1.51 DescribeTaskQueueEnhanced reports stats and pollers only here (VersioningInfo has neither)
 	for _, v := range desc.VersionsInfo {
 		for _, ti := range v.TypesInfo {
 			for _, p := range ti.Pollers {

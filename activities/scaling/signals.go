@@ -87,6 +87,7 @@ func (a *Activities) readQueues(ctx context.Context) *queueReading {
 			r.err = fmt.Errorf("describe task queue %s: %w", q, err)
 			return &r
 		}
+		//lint:ignore SA1019 in SDK v1.51 DescribeTaskQueueEnhanced reports stats and pollers only here (VersioningInfo has neither)
 		for _, v := range d.VersionsInfo {
 			for _, ti := range v.TypesInfo {
 				if ti.Stats == nil {
