@@ -77,7 +77,7 @@ bench-jobs: $(BIN)/temporal
 # The same burst of slow webhook jobs drained by one fixed worker process and
 # by a pool under the autoscaler (local driver, min 1, max 4) in one run:
 # both drain times and their ratio. BENCH_SCALING_N jobs of 1 s each.
-BENCH_SCALING_N ?= 40
+BENCH_SCALING_N ?= 60
 bench-scaling: $(BIN)/temporal
 	set -o pipefail; PLATFORM_BENCH_SCALING=1 PLATFORM_BENCH_SCALING_N=$(BENCH_SCALING_N) \
 		$(GO) test -run '^TestBenchScaling$$' -count 1 -timeout 15m -v ./tests/ | grep -v '^=== RUN\|^--- \|level=\|INFO'

@@ -21,7 +21,7 @@ func TestBenchScaling(t *testing.T) {
 	if os.Getenv("PLATFORM_BENCH_SCALING") == "" {
 		t.Skip("set PLATFORM_BENCH_SCALING=1 (make bench-scaling)")
 	}
-	n := 40
+	n := 60
 	if v, err := strconv.Atoi(os.Getenv("PLATFORM_BENCH_SCALING_N")); err == nil && v > 0 {
 		n = v
 	}
