@@ -9,7 +9,7 @@ CYCLONEDX_GOMOD_VERSION := v1.10.0
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-pages clean slo-rules release release-binary
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-pages bench-scaling clean slo-rules release release-binary
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -114,6 +114,14 @@ bench-jobs: $(BIN)/temporal
 # deep/first (goal <= 1.2) and OFFSET/deep (goal >= 20x).
 bench-pages:
 	set -o pipefail; PLATFORM_BENCH_PAGES=1 $(GO) test -run '^TestBenchPages$$' -count 1 -timeout 10m -v ./tests/ | grep -v '^=== RUN\|^--- \|level='
+
+# The same burst of slow webhook jobs drained by one fixed worker process and
+# by a pool under the autoscaler (local driver, min 1, max 4) in one run:
+# both drain times and their ratio. BENCH_SCALING_N jobs of 1 s each.
+BENCH_SCALING_N ?= 60
+bench-scaling: $(BIN)/temporal
+	set -o pipefail; PLATFORM_BENCH_SCALING=1 PLATFORM_BENCH_SCALING_N=$(BENCH_SCALING_N) \
+		$(GO) test -run '^TestBenchScaling$$' -count 1 -timeout 15m -v ./tests/ | grep -v '^=== RUN\|^--- \|level=\|INFO'
 
 # Flag evaluation in process (the evaluator alone, the OpenFeature provider,
 # and the OpenFeature client with the platform hook; static, targeting and

@@ -158,7 +158,7 @@ func schemas() obj {
 // OpenAPI returns the document served at /openapi.json.
 func OpenAPI(baseURL string) map[string]any {
 	ps := obj{}
-	for path, methods := range withSLOPaths(withDrillPaths(withFlagPaths(withJobPaths(paths())))) {
+	for path, methods := range withScalingPaths(withSLOPaths(withDrillPaths(withFlagPaths(withJobPaths(paths()))))) {
 		item := obj{}
 		for method, op := range methods {
 			item[method] = op.build(method + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(path))
@@ -173,7 +173,7 @@ func OpenAPI(baseURL string) map[string]any {
 		"servers": []obj{{"url": baseURL}},
 		"paths":   ps,
 		"components": obj{
-			"schemas":         withSLOSchemas(withDrillSchemas(withFlagSchemas(withJobSchemas(schemas())))),
+			"schemas":         withScalingSchemas(withSLOSchemas(withDrillSchemas(withFlagSchemas(withJobSchemas(schemas()))))),
 			"securitySchemes": obj{"apiKey": obj{"type": "http", "scheme": "bearer", "bearerFormat": "plk_…"}},
 		},
 	}

@@ -81,6 +81,7 @@ func (s *Server) routes() (http.Handler, error) {
 		}})
 	s.flagRoutes(r, protect, secret)
 	s.drillRoutes(r, protect, secret)
+	s.scalingRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
 	s.deps.Registry.MustRegister(readinessCollector{s}, idem.Collector())

@@ -90,6 +90,7 @@ func Run(ctx context.Context, d Deps) error {
 	ensureRetentionSchedule(ctx, d)
 	ensureDrillSchedules(ctx, d)
 	rollouts := newRolloutActivities(d)
+	scaling := newScalingActivities(d)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return runQueue(ctx, d, d.TaskQueue, d.MaxActivities, func(r sdkworker.Registry) {
@@ -106,6 +107,7 @@ func Run(ctx context.Context, d Deps) error {
 			registerRollouts(r, rollouts)
 			registerRetention(r, d)
 			registerDrills(r, d)
+			registerScaling(r, scaling)
 		})
 	})
 	return g.Wait()
@@ -143,4 +145,5 @@ func Register(r sdkworker.Registry, d Deps) {
 	registerRollouts(r, newRolloutActivities(d))
 	registerRetention(r, d)
 	registerDrills(r, d)
+	registerScaling(r, newScalingActivities(d))
 }

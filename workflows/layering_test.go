@@ -28,9 +28,9 @@ var mayImport = map[string][]string{
 	"slo":        {"slo"},
 	"scaling":    {"internal", "scaling"},
 	"deploy":     {},
-	"workflows":  {"internal", "jobs", "drills", "flags", "workflows"},
+	"workflows":  {"internal", "jobs", "drills", "flags", "scaling", "workflows"},
 	"activities": {"internal", "jobs", "drills", "flags", "slo", "scaling", "workflows", "activities"},
-	"api":        {"internal", "jobs", "drills", "flags", "slo", "workflows", "api"},
+	"api":        {"internal", "jobs", "drills", "flags", "slo", "scaling", "workflows", "api"},
 	"worker":     {"internal", "jobs", "drills", "flags", "slo", "scaling", "workflows", "activities", "worker"},
 }
 

@@ -29,6 +29,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(apiCmd(), workerCmd(), devCmd(), migrateCmd(), keysCmd(), flagsCmd(), restoreCmd(), drillCmd(), versionCmd())
+	root.AddCommand(apiCmd(), workerCmd(), devCmd(), migrateCmd(), keysCmd(), flagsCmd(), restoreCmd(), drillCmd(), superviseCmd(), versionCmd())
 	return root
 }

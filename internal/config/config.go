@@ -103,6 +103,9 @@ type Config struct {
 	// PrometheusURL is the one Prometheus that rollout guards query; empty
 	// refuses guards with source "prometheus". Rollouts name queries only.
 	PrometheusURL string
+	// ScalingLocalDir is the state directory shared by the local scaling
+	// driver and platform supervise.
+	ScalingLocalDir string
 	// Retention* is how long rows are kept before the hourly
 	// platform.retention schedule deletes them; 0 keeps them forever.
 	RetentionUploads       time.Duration
@@ -359,6 +362,9 @@ func fields() []field {
 		// Rollout guards and retention.
 		{env: "PLATFORM_PROMETHEUS_URL", flag: "prometheus-url", def: "", usage: "Prometheus server that rollout guards with source prometheus query (empty: such guards are refused)", secret: true,
 			set: func(c *Config, v string) error { c.PrometheusURL = strings.TrimRight(v, "/"); return baseURL(v) }},
+		// Scaling.
+		{env: "PLATFORM_SCALING_LOCAL_DIR", flag: "scaling-local-dir", def: ".dev/scaling", usage: "state directory the local scaling driver and platform supervise share",
+			set: func(c *Config, v string) error { c.ScalingLocalDir = v; return nonEmpty(v) }},
 		retention("PLATFORM_RETENTION_UPLOADS", "retention-uploads", "7d", "uploads and their bytes", time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionUploads }),
 		retention("PLATFORM_RETENTION_USAGE_EVENTS", "retention-usage-events", "3d", "raw usage events (at least 2d, so the daily roll-up has read them)", 48*time.Hour,
@@ -550,6 +556,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("upload_min_rate_grace", c.UploadMinRateGrace),
 		slog.String("prometheus_url", maskURL(c.PrometheusURL)),
 		slog.String("drill_patroni_url", maskURL(c.DrillPatroniURL)),
+		slog.String("scaling_local_dir", c.ScalingLocalDir),
 		slog.Duration("retention_uploads", c.RetentionUploads),
 		slog.Duration("retention_usage_events", c.RetentionUsageEvents),
 		slog.Duration("retention_rollout_events", c.RetentionRolloutEvents),

@@ -24,6 +24,8 @@ const (
 	Ping     = "png"
 	Request  = "req"
 	Delivery = "msg"
+	Scaling  = "sca"
+	Decision = "scd"
 )
 
 // New returns prefix_<ulid>, lowercase, sortable by creation time.

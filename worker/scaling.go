@@ -1,0 +1,56 @@
+package worker
+
+import (
+	"go.temporal.io/sdk/activity"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	scalingacts "github.com/acme/platform/activities/scaling"
+	sc "github.com/acme/platform/scaling"
+	"github.com/acme/platform/scaling/local"
+	wf "github.com/acme/platform/workflows/scaling"
+)
+
+// scalingDrivers is the registry of scaling drivers a policy or an action
+// may name. Every driver satisfies activities/scaling.Driver.
+func scalingDrivers(d Deps) map[string]scalingacts.Driver {
+	drivers := map[string]scalingacts.Driver{
+		sc.DriverDryRun: &scalingacts.DryRun{},
+		sc.DriverLocal:  local.Driver{Dir: d.Config.ScalingLocalDir},
+	}
+	// KUBERNETES DRIVER: built here once package scaling/kubernetes lands:
+	//   k, err := kubernetes.New(namespace, map[string]string{sc.TargetWorker: "…", sc.TargetAPI: "…"})
+	//   if err == nil { drivers[sc.DriverKubernetes] = k } else { log it: actions naming it fail NoDriver }
+	// Until then an action naming "kubernetes" fails with a NoDriver error.
+	return drivers
+}
+
+// newScalingActivities builds the scaling activities once per process.
+func newScalingActivities(d Deps) *scalingacts.Activities {
+	a := &scalingacts.Activities{DB: d.DB, Temporal: d.Temporal, Drivers: scalingDrivers(d),
+		JobQueues: []string{d.TaskQueue}, PrometheusURL: d.PrometheusURL, Log: d.Log}
+	if d.Registry != nil {
+		if err := a.NewMetrics(d.Registry); err != nil {
+			d.Log.Error("scaling metrics not registered", "error", err)
+		}
+	}
+	return a
+}
+
+// registerScaling adds the autoscaler and scaling actions (control queue).
+func registerScaling(r sdkworker.Registry, a *scalingacts.Activities) {
+	r.RegisterWorkflowWithOptions(wf.ControllerWorkflow, workflow.RegisterOptions{Name: wf.ControllerName})
+	r.RegisterWorkflowWithOptions(wf.ActionWorkflow, workflow.RegisterOptions{Name: wf.ActionName})
+	for name, fn := range map[string]any{
+		wf.LoadPolicyActivity:     a.LoadPolicy,
+		wf.ReadSignalsActivity:    a.ReadSignals,
+		wf.ReplicasActivity:       a.Replicas,
+		wf.ScaleActivity:          a.Scale,
+		wf.WaitReadyActivity:      a.WaitReady,
+		wf.CheckServingActivity:   a.CheckServing,
+		wf.RecordDecisionActivity: a.RecordDecision,
+		wf.RecordActionActivity:   a.RecordAction,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
