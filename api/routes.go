@@ -84,7 +84,7 @@ func (s *Server) routes() (http.Handler, error) {
 	metrics := newHTTPMetrics(s.deps.Registry)
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
-		tracing(s.tracer),
+		tracing(s.tracer, authn.Authenticated),
 		metrics.observe(s.usage),
 		recoverPanic,
 		deadline(cfg.RequestTimeout),

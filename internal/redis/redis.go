@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Open parses url and returns a client with short timeouts, so that a Redis
@@ -24,6 +27,33 @@ func Open(url string) (*goredis.Client, error) {
 	// Honour the caller's context deadline on every command.
 	opts.ContextTimeoutEnabled = true
 	return goredis.NewClient(opts), nil
+}
+
+// OpenTraced is Open with every command and pipeline traced by tp.
+func OpenTraced(url string, tp trace.TracerProvider) (*goredis.Client, error) {
+	c, err := Open(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := Trace(c, tp); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Trace adds a client span to every command and pipeline of c (redisotel).
+// Spans carry the command name, not its arguments: keys and values can hold
+// tenants' data, and the caller lookup is a stack walk per command.
+func Trace(c *goredis.Client, tp trace.TracerProvider) error {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if err := redisotel.InstrumentTracing(c, redisotel.WithTracerProvider(tp),
+		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
+		return fmt.Errorf("trace redis: %w", err)
+	}
+	return nil
 }
 
 // Ping reports whether Redis answers within the context's deadline.
