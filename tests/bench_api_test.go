@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/internal/config"
@@ -31,7 +32,11 @@ func BenchmarkAPIKeysGet(b *testing.B) {
 	duration := benchDuration()
 	tp, exported := benchTracing(b)
 	db, dbURL := testenv.Postgres(b)
-	s := newAPIStackTraced(b, db, dbURL, tp, func(c *config.Config) {
+	var traced trace.TracerProvider // nil unless exporting: no typed nil
+	if tp != nil {
+		traced = tp
+	}
+	s := newAPIStackTraced(b, db, dbURL, traced, func(c *config.Config) {
 		c.RateLimitRead = config.Rate{Limit: 1_000_000, Period: time.Minute}
 	})
 	s.startWorker()
