@@ -60,7 +60,7 @@ func OpenTraced(ctx context.Context, url string, maxConns int32, tp trace.Tracer
 // with the platform's own Prometheus collectors.
 func Tracer(tp trace.TracerProvider) pgx.QueryTracer {
 	return otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(noop.NewMeterProvider()),
-		otelpgx.WithDisableAcquireTracer(), otelpgx.WithTrimSQLInSpanName())
+		otelpgx.WithDisableAcquireTracer())
 }
 
 // EnsureExists creates the database named in url when it does not exist yet,
