@@ -22,6 +22,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/acme/platform/internal/config"
 )
@@ -230,7 +231,7 @@ func TestMetrics_OnlyOnTheOpsListener(t *testing.T) {
 // request context (and so never the Temporal headers of what it starts).
 func TestTracing_DropsInboundBaggage(t *testing.T) {
 	members := -1
-	h := tracing(sdktrace.NewTracerProvider())(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+	h := tracing(sdktrace.NewTracerProvider(), nil)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		members = baggage.FromContext(r.Context()).Len()
 	}))
 	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
@@ -301,4 +302,41 @@ func TestObserve_ClassLabel(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("http_requests_total series (-want +got):\n%s", diff)
 	}
+}
+
+// TestTracing_TrustsTraceparentOnlyFromAuthenticatedCallers: an
+// authenticated request continues the caller's trace; any other starts a
+// new trace with a link to the caller's span.
+func TestTracing_TrustsTraceparentOnlyFromAuthenticatedCallers(t *testing.T) {
+	const remoteTrace, remoteSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	for _, c := range []struct {
+		name    string
+		trusted bool
+	}{{"authenticated", true}, {"anonymous", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			asked := false
+			h := tracing(tp, func(*http.Request) bool { asked = true; return c.trusted })(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			req := httptest.NewRequest(http.MethodGet, "/v1/keys", nil)
+			req.Header.Set("Traceparent", "00-"+remoteTrace+"-"+remoteSpan+"-01")
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			spans := rec.Ended()
+			if !asked || len(spans) != 1 {
+				t.Fatalf("trust asked %v, %d spans", asked, len(spans))
+			}
+			sp := spans[0]
+			continued := sp.SpanContext().TraceID().String() == remoteTrace && sp.Parent().SpanID().String() == remoteSpan
+			if continued != c.trusted {
+				t.Errorf("trace %s parent %s: continued = %v, want %v", sp.SpanContext().TraceID(), sp.Parent().SpanID(), continued, c.trusted)
+			}
+			linked := len(sp.Links()) == 1 && sp.Links()[0].SpanContext.TraceID().String() == remoteTrace
+			if !c.trusted && (!linked || sp.Parent().IsValid()) {
+				t.Errorf("anonymous request: parent %v, links %v; want a new root linked to the caller's span", sp.Parent(), sp.Links())
+			}
+		})
+	}
+	// Without a traceparent, nothing needs trusting: no key lookup happens.
+	h := tracing(sdktrace.NewTracerProvider(), func(*http.Request) bool { t.Error("trust asked without a traceparent"); return false })(http.NotFoundHandler())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
 }

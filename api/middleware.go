@@ -58,11 +58,16 @@ func requestID(baseURL string, log *slog.Logger) Middleware {
 // tracing continues a valid inbound W3C trace or starts one (an invalid
 // traceparent is ignored by the propagator, never an error) and answers the
 // trace id in X-Trace-Id.
-func tracing(tp trace.TracerProvider) Middleware {
-	return func(next http.Handler) http.Handler { return traced(tp, next) }
+// tracing starts the request's server span. A traceparent is continued only
+// when trusted says the request is authenticated; anyone else's starts a new
+// trace (sampled at our ratio, not the caller's choice) linked to theirs, so
+// an anonymous client can neither force sampling nor graft our spans onto a
+// trace of its own. trusted is asked only when a traceparent came.
+func tracing(tp trace.TracerProvider, trusted func(*http.Request) bool) Middleware {
+	return func(next http.Handler) http.Handler { return traced(tp, trusted, next) }
 }
 
-func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
+func traced(tp trace.TracerProvider, trusted func(*http.Request) bool, next http.Handler) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tid := trace.SpanContextFromContext(r.Context()).TraceID().String()
 		w.Header().Set("X-Trace-Id", tid)
@@ -75,6 +80,9 @@ func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
 		// Trace context only: a client's baggage would otherwise ride in
 		// the Temporal headers of everything the request starts.
 		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithPublicEndpointFn(func(r *http.Request) bool {
+			return r.Header.Get("Traceparent") != "" && (trusted == nil || !trusted(r))
+		}),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			return normalMethod(r.Method) + " " + routeTemplate(r)
 		}),

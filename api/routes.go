@@ -87,7 +87,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.deps.Registry.MustRegister(readinessCollector{s}, idem.Collector())
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
-		tracing(s.tracer),
+		tracing(s.tracer, authn.Authenticated),
 		metrics.observe(s.usage),
 		recoverPanic,
 		deadline(cfg.RequestTimeout),

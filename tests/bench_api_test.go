@@ -1,18 +1,26 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/acme/platform/api/keys"
 	"github.com/acme/platform/internal/config"
+	"github.com/acme/platform/internal/telemetry"
+	"github.com/acme/platform/internal/testenv"
 )
 
 // BenchmarkAPIKeysGet measures GET /v1/keys/{id} through the whole middleware
@@ -22,9 +30,16 @@ import (
 func BenchmarkAPIKeysGet(b *testing.B) {
 	const conns = 32
 	duration := benchDuration()
-	s := newStack(b, func(c *config.Config) {
+	tp, exported := benchTracing(b)
+	db, dbURL := testenv.Postgres(b)
+	var traced trace.TracerProvider // nil unless exporting: no typed nil
+	if tp != nil {
+		traced = tp
+	}
+	s := newAPIStackTraced(b, db, dbURL, traced, func(c *config.Config) {
 		c.RateLimitRead = config.Rate{Limit: 1_000_000, Period: time.Minute}
 	})
+	s.startWorker()
 	secret := s.key("bench", "admin")
 	var created struct{ ID string }
 	res := s.do("POST", "/v1/keys", map[string]any{"name": "target", "scopes": []string{"jobs:read"}}, bearer(secret)...)
@@ -69,7 +84,41 @@ func BenchmarkAPIKeysGet(b *testing.B) {
 	fmt.Printf("\nGET /v1/keys/{id}, %d connections, 3 alternating rounds of %s, medians:\n", conns, duration)
 	fmt.Printf("  full stack  %8.0f req/s  p50 %7s  p99 %7s  (%d errors)\n", full.rps, full.p50, full.p99, full.errors)
 	fmt.Printf("  bare query  %8.0f req/s  p50 %7s  p99 %7s  (%d errors)\n", base.rps, base.p50, base.p99, base.errors)
-	fmt.Printf("  ratio full/bare throughput: %.2f (goal >= 0.60)\n\n", ratio)
+	fmt.Printf("  ratio full/bare throughput: %.2f (goal >= 0.60)\n", ratio)
+	if tp != nil {
+		_ = tp.ForceFlush(b.Context())
+		fmt.Printf("  spans exported (OTLP/HTTP, ratio 1): %d requests, %d bytes\n", exported.requests.Load(), exported.bytes.Load())
+	}
+	fmt.Println()
+}
+
+// otlpSink counts what an OTLP/HTTP exporter sends it.
+type otlpSink struct{ requests, bytes atomic.Int64 }
+
+// benchTracing returns, when PLATFORM_BENCH_TRACE_EXPORT=1, the process's
+// tracing as the platform builds it from OTEL_* (ratio 1, batched OTLP/HTTP
+// export) pointed at a receiver in the test that reads and counts every
+// export; else nil (the stack's default, nothing exported).
+func benchTracing(b *testing.B) (*sdktrace.TracerProvider, *otlpSink) {
+	if os.Getenv("PLATFORM_BENCH_TRACE_EXPORT") != "1" {
+		return nil, nil
+	}
+	sink := &otlpSink{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		sink.requests.Add(1)
+		sink.bytes.Add(n)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(srv.Close)
+	b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	b.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	tr, err := telemetry.NewTracing(b.Context(), 1)
+	if err != nil || !tr.Exporting {
+		b.Fatalf("tracing: exporting %v, %v", tr != nil && tr.Exporting, err)
+	}
+	b.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	return tr.Provider, sink
 }
 
 // median returns the round with the median throughput.

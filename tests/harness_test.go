@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/api"
@@ -90,6 +91,14 @@ func newAPIStack(t testing.TB, mutate ...func(*config.Config)) *stack {
 // newAPIStackOn is newAPIStack on a database of the test's choosing.
 func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(*config.Config)) *stack {
 	t.Helper()
+	return newAPIStackTraced(t, db, dbURL, nil, mutate...)
+}
+
+// newAPIStackTraced is newAPIStackOn with the API's spans made by tp and,
+// when tp is set, its Postgres pool and Redis client of its own, traced
+// by tp too (the stack's DB and Redis stay untraced).
+func newAPIStackTraced(t testing.TB, db *pgxpool.Pool, dbURL string, tp trace.TracerProvider, mutate ...func(*config.Config)) *stack {
+	t.Helper()
 	rdb, keys := testenv.Redis(t)
 	s := &stack{t: t, DB: db, Redis: rdb, Keys: keys, Temporal: testenv.Temporal(t)}
 	s.cfg = testConfig(t, dbURL, keys)
@@ -101,6 +110,16 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 	apiRedis, err := redis.Open(s.cfg.RedisURL)
 	if err != nil {
 		t.Fatal(err)
+	}
+	apiDB := db
+	if tp != nil {
+		if err := redis.Trace(apiRedis, tp); err != nil {
+			t.Fatal(err)
+		}
+		if apiDB, err = database.OpenTraced(context.Background(), s.DBURL, 10, tp); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(apiDB.Close)
 	}
 	t.Cleanup(func() { _ = apiRedis.Close() })
 	s.APIRedis = apiRedis
@@ -122,9 +141,9 @@ func newAPIStackOn(t testing.TB, db *pgxpool.Pool, dbURL string, mutate ...func(
 	}
 	t.Cleanup(func() { _ = backups.Close() })
 	s.Backups = backups
-	reads := startReadRouter(t, s.cfg, db, apiRedis, s.Registry)
-	srv, err := api.New(api.Deps{Config: s.cfg, DB: db, Reads: reads, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
-		Registry: s.Registry, Log: log, Flags: s.Flags, Backups: backups})
+	reads := startReadRouter(t, s.cfg, apiDB, apiRedis, s.Registry)
+	srv, err := api.New(api.Deps{Config: s.cfg, DB: apiDB, Reads: reads, Redis: apiRedis, Keys: keys, Temporal: s.Temporal,
+		Registry: s.Registry, Log: log, Flags: s.Flags, Backups: backups, Tracer: tp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/acme/platform/internal/ids"
+	"github.com/acme/platform/internal/telemetry"
 	"github.com/acme/platform/jobs/egress"
 	"github.com/acme/platform/jobs/signing"
 	"github.com/acme/platform/workflows/job"
@@ -69,7 +70,7 @@ func NewWebhookClient(allowed []netip.Prefix, timeout time.Duration, ports ...ui
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{
-		Transport:     transport,
+		Transport:     telemetry.TracedTransport(transport, false),
 		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/acme/platform/flags/guard"
 	"github.com/acme/platform/flags/store"
+	"github.com/acme/platform/internal/telemetry"
 	"github.com/acme/platform/workflows/rollout"
 )
 
@@ -266,14 +267,14 @@ func promFailure(category string, cause error) error {
 func NewPrometheusClient(timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
-		Transport: &http.Transport{
+		Transport: telemetry.TracedTransport(&http.Transport{
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       90 * time.Second,
-		},
+		}, true), // the operator's Prometheus
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

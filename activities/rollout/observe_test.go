@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/acme/platform/internal/telemetry"
 	"github.com/acme/platform/internal/testenv"
 )
 
@@ -85,7 +86,7 @@ func TestInstantQuery_ReducesFailuresToCategories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr, ok := a.HTTP.Transport.(*http.Transport); !ok || tr.Proxy != nil {
+	if tr, ok := telemetry.BaseTransport(a.HTTP.Transport).(*http.Transport); !ok || tr.Proxy != nil {
 		t.Error("the Prometheus client uses a proxy from the environment")
 	}
 	tests := []struct{ query, base, err, note string }{

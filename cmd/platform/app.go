@@ -65,7 +65,8 @@ type deps struct {
 	temporal client.Client
 	registry *prometheus.Registry
 	backups  *backupstore.Store
-	flags    *provider.Runtime // started by apiServer
+	flags    *provider.Runtime  // started by apiServer and runWorker
+	tracing  *telemetry.Tracing // the process's, when installed
 }
 
 // connect opens Postgres, Redis and Temporal and the metrics registry.
@@ -75,7 +76,7 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 	if d.db, err = database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns); err != nil {
 		return nil, err
 	}
-	if d.redis, err = redis.Open(cfg.RedisURL); err != nil {
+	if d.redis, err = redis.OpenTraced(cfg.RedisURL, nil); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -194,5 +195,8 @@ func (d *deps) startFlags() error {
 		return fmt.Errorf("start flag provider: %w", err)
 	}
 	d.flags = rt
+	if d.tracing != nil {
+		rt.FollowFloat(telemetry.SampleRatioFlag, d.cfg.TraceSampleRatio, d.tracing.Sampler.SetRatio)
+	}
 	return nil
 }

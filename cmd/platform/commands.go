@@ -60,6 +60,10 @@ func workerCmd() *cobra.Command {
 // until ctx is done, then lets running activities finish.
 func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return withProcess(ctx, "worker", cfg, log, func(ctx context.Context, d *deps) error {
+		// The worker follows the flags too: schedules start traces there.
+		if err := d.startFlags(); err != nil {
+			return err
+		}
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return worker.Run(ctx, d.workerDeps()) })
 		g.Go(func() error { return serveWorkerOps(ctx, cfg, d) })
@@ -79,12 +83,16 @@ func serveWorkerOps(ctx context.Context, cfg config.Config, d *deps) error {
 // Postgres, Redis and Temporal, run, and release all of it in reverse order.
 func withProcess(ctx context.Context, role string, cfg config.Config, log *slog.Logger, run func(context.Context, *deps) error) error {
 	log.Info("starting "+role, "version", versionString(), "config", cfg)
-	_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
-	defer shutdown(context.WithoutCancel(ctx))
+	tracing, err := installTracing(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(ctx, tracing, log)
 	d, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	d.tracing = tracing
 	defer d.close()
 	return run(ctx, d)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/devserver"
 	"github.com/acme/platform/internal/ids"
-	"github.com/acme/platform/internal/telemetry"
 	"github.com/acme/platform/worker"
 )
 
@@ -71,12 +70,16 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := database.Migrate(ctx, cfg.SessionDatabaseURL(), log); err != nil {
 		return err
 	}
-	_, shutdown := telemetry.InstallTracing(cfg.TraceSampleRatio)
-	defer shutdown(context.WithoutCancel(ctx))
+	tracing, err := installTracing(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(ctx, tracing, log)
 	d, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	d.tracing = tracing
 	defer d.close()
 	adminKey, err := devAdminKey(ctx, cfg, d)
 	if err != nil {

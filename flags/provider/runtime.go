@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/open-feature/go-sdk/openfeature"
@@ -61,4 +62,21 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return fmt.Errorf("shut down openfeature: %w", err)
 	}
 	return nil
+}
+
+// FollowFloat calls set with numeric flag key's value (def when the flag is
+// missing, disabled or not a number) now and after every change the
+// provider reports (LISTEN/NOTIFY, or the poll), so a process setting can
+// change at run time through an audited flag change. The flag is evaluated
+// without a targeting key: it is one value per process, not per caller.
+func (r *Runtime) FollowFloat(key string, def float64, set func(float64)) {
+	eval := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		set(r.Client.Float(ctx, key, def, openfeature.EvaluationContext{}))
+	}
+	cb := func(openfeature.EventDetails) { eval() }
+	r.Client.AddHandler(openfeature.ProviderReady, &cb)
+	r.Client.AddHandler(openfeature.ProviderConfigChange, &cb)
+	eval()
 }

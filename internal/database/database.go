@@ -8,14 +8,26 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Open connects a pool to url with the platform's pool limits and checks
-// that the server answers.
+// that the server answers. Its queries are traced with the global tracer
+// provider (see OpenTraced).
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return OpenTraced(ctx, url, maxConns, otel.GetTracerProvider())
+}
+
+// OpenTraced is Open with queries traced by tp: every query, batch and copy
+// made under a recording span gets a client span (otelpgx), with the
+// statement text but never its arguments.
+func OpenTraced(ctx context.Context, url string, maxConns int32, tp trace.TracerProvider) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -29,6 +41,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	// Name the connections so an operator can tell them apart in pg_stat_activity.
 	cfg.ConnConfig.RuntimeParams["application_name"] = "platform"
+	cfg.ConnConfig.Tracer = Tracer(tp)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
@@ -40,6 +53,14 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
 	return pool, nil
+}
+
+// Tracer is the pgx tracer of the platform's pools. Pool acquisition gets no
+// span of its own (it is in the query's duration), and query metrics stay
+// with the platform's own Prometheus collectors.
+func Tracer(tp trace.TracerProvider) pgx.QueryTracer {
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(noop.NewMeterProvider()),
+		otelpgx.WithDisableAcquireTracer())
 }
 
 // EnsureExists creates the database named in url when it does not exist yet,

@@ -24,7 +24,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // URL schemes of PLATFORM_REDIS_URL besides redis:// and rediss://.
@@ -180,6 +183,33 @@ func parseCluster(raw string) (*goredis.UniversalOptions, error) {
 	o := &goredis.UniversalOptions{Addrs: addrs, IsClusterMode: true}
 	o.Username, o.Password = credentials(u)
 	return o, nil
+}
+
+// OpenTraced is Open with every command and pipeline traced by tp.
+func OpenTraced(url string, tp trace.TracerProvider) (goredis.UniversalClient, error) {
+	c, err := Open(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := Trace(c, tp); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Trace adds a client span to every command and pipeline of c (redisotel).
+// Spans carry the command name, not its arguments: keys and values can hold
+// tenants' data, and the caller lookup is a stack walk per command.
+func Trace(c goredis.UniversalClient, tp trace.TracerProvider) error {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if err := redisotel.InstrumentTracing(c, redisotel.WithTracerProvider(tp),
+		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
+		return fmt.Errorf("trace redis: %w", err)
+	}
+	return nil
 }
 
 // Ping reports whether Redis answers within the context's deadline.

@@ -106,6 +106,15 @@ func (a *Authenticator) Require(scope string) func(http.Handler) http.Handler {
 	}
 }
 
+// Authenticated reports whether r carries a valid key, without answering
+// anything: the tracing middleware asks it before the span starts, to decide
+// whether the caller's traceparent is trusted. Its lookup is the one Require
+// then finds cached (a throttled client gets false, and no query).
+func (a *Authenticator) Authenticated(r *http.Request) bool {
+	_, err := a.authenticate(r)
+	return err == nil
+}
+
 func isUnauthenticated(err error) bool {
 	var p *problem.Error
 	return errors.As(err, &p) && p.Code == problem.Unauthenticated
