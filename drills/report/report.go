@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/acme/platform/drills"
+	"github.com/acme/platform/drills/experiment"
 	"github.com/acme/platform/drills/verdict"
 )
 
@@ -30,6 +31,7 @@ func Render(d drills.Drill, m *drills.Manifest, runURL string) string {
 	timeline(&b, d)
 	objectives(&b, d)
 	artefacts(&b, d, m)
+	charts(&b, d)
 	reasons := deviations(d)
 	section(&b, "Deviations")
 	bullets(&b, reasons, "None: the drill succeeded and every objective held.")
@@ -38,6 +40,21 @@ func Render(d drills.Drill, m *drills.Manifest, runURL string) string {
 	run(&b, d, runURL)
 	return b.String()
 }
+
+// charts links the drill's charts when it measured a ramp: the links are
+// relative to the report's own URL, /v1/drills/{id}/report.
+func charts(b *strings.Builder, d drills.Drill) {
+	if len(experiment.FromMeasurements(d.Measurements)) == 0 {
+		return
+	}
+	section(b, "Charts")
+	for _, c := range ChartNames {
+		fmt.Fprintf(b, "- [%s](charts/%s)\n", c, c)
+	}
+}
+
+// ChartNames are the charts the API serves at /v1/drills/{id}/charts/{name}.
+var ChartNames = []string{"latency", "errors"}
 
 func section(b *strings.Builder, title string) { fmt.Fprintf(b, "\n## %s\n\n", title) }
 
@@ -92,6 +109,17 @@ func Hypothesis(scenario string, obj drills.Objectives) string {
 	case drills.ScenarioCacheLoss:
 		return "The platform keeps serving through the loss of its Redis: no 5xx responses, no duplicate resources from " +
 			"replayed idempotent requests, and Redis-backed rate limiting back on its own."
+	case drills.ScenarioCapacity:
+		return "Each endpoint class (get by id, list, create, OFREP) has a knee: a highest offered rate at which its p99 stays " +
+			"under its latency bound and its errors under 0.1 %; every acknowledged job survives, idempotent creates make one " +
+			"resource, cursors neither repeat nor skip, and goroutines and heap return to their baseline."
+	case drills.ScenarioDBDegraded:
+		return "With Postgres slowed, starved, stalled or cut, the API answers in its documented degraded mode: 503 with " +
+			"Retry-After when Postgres is gone, load shed before its pool queue grows without bound, never a 500; and no " +
+			"acknowledged job is lost."
+	case drills.ScenarioCacheDegraded:
+		return "With Redis slowed, starved, stalled or cut, the API keeps serving with in-process rate limiting, never a 500, " +
+			"and idempotent creates still make one resource."
 	}
 	return fmt.Sprintf("No hypothesis is written for scenario %q.", scenario)
 }
