@@ -108,6 +108,10 @@ type Config struct {
 
 	// Cache-loss drill: the API base URL its load targets.
 	DrillAPIURL string
+	// Experiment drills: the API's /metrics (ops listener) they read
+	// resources from, and the Toxiproxy admin API they drive faults with.
+	DrillMetricsURL string
+	ToxiproxyURL    string
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -321,6 +325,22 @@ func fields() []field {
 		// Cache-loss drill.
 		{env: "PLATFORM_DRILL_API_URL", flag: "drill-api-url", def: "http://127.0.0.1:8080", usage: "base URL of the platform's own API that cache_loss drills send their load to",
 			set: func(c *Config, v string) error { c.DrillAPIURL = strings.TrimRight(v, "/"); return httpURL(v) }},
+		{env: "PLATFORM_DRILL_METRICS_URL", flag: "drill-metrics-url", def: "http://127.0.0.1:8082/metrics", usage: "the API's /metrics that capacity and degraded drills read CPU, RSS, goroutines and pool waits from; empty: not measured",
+			set: func(c *Config, v string) error {
+				c.DrillMetricsURL = v
+				if v == "" {
+					return nil
+				}
+				return httpURL(v)
+			}},
+		{env: "PLATFORM_TOXIPROXY_URL", flag: "toxiproxy-url", def: "", usage: "Toxiproxy admin API that db_degraded and cache_degraded drills drive (proxies platform-postgres and platform-redis); empty: those drills fail at once",
+			set: func(c *Config, v string) error {
+				c.ToxiproxyURL = strings.TrimRight(v, "/")
+				if v == "" {
+					return nil
+				}
+				return httpURL(v)
+			}},
 	}
 }
 
