@@ -82,11 +82,13 @@ func (s *Server) routes() (http.Handler, error) {
 	s.drillRoutes(r, protect, secret)
 
 	metrics := newHTTPMetrics(s.deps.Registry)
+	registerPoolMetrics(s.deps.Registry, s.deps.DB)
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
 		tracing(s.tracer),
 		metrics.observe(s.usage),
 		recoverPanic,
+		shed(cfg.MaxInFlight, s.deps.Registry),
 		deadline(cfg.RequestTimeout),
 		limitBodies(cfg.MaxBodyBytes, map[string]int64{uploads.Path: cfg.UploadMaxBytes}),
 	), nil

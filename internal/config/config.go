@@ -98,7 +98,10 @@ type Config struct {
 	RetentionFlagAudit     time.Duration
 
 	// Uploads in progress (security review H5).
-	UploadMaxConcurrent             int
+	UploadMaxConcurrent int
+	// MaxInFlight bounds the requests one API process serves at once;
+	// beyond it, 503 with Retry-After at once (load shedding).
+	MaxInFlight                     int
 	UploadMaxConcurrentPerPrincipal int
 	UploadMinBytesPerSecond         int64
 	UploadMinRateGrace              time.Duration
@@ -299,6 +302,8 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.RetentionRolloutChecks }),
 		retention("PLATFORM_RETENTION_FLAG_AUDIT", "retention-flag-audit", "365d", "flag audit entries", 24*time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionFlagAudit }),
+		{env: "PLATFORM_MAX_IN_FLIGHT", flag: "max-in-flight", def: "256", usage: "requests one API process serves at once; beyond it 503 with Retry-After at once, so a slow database's pool queue stays bounded",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 100000); c.MaxInFlight = n; return err }},
 		// Uploads in progress (security review H5).
 		{env: "PLATFORM_UPLOAD_MAX_CONCURRENT", flag: "upload-max-concurrent", def: "32", usage: "uploads one API process receives at once (503 with Retry-After beyond)",
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.UploadMaxConcurrent = n; return err }},
