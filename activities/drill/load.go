@@ -158,9 +158,14 @@ func (t *tally) step(rate float64, seconds float64) experiment.Step {
 
 // newAttacker is the load's vegeta attacker: bounded workers and
 // connections, so the load generator itself cannot exhaust the worker.
-func newAttacker() *vegeta.Attacker {
-	return vegeta.NewAttacker(vegeta.Timeout(requestTimeout), vegeta.MaxWorkers(maxInFlight),
-		vegeta.MaxConnections(maxInFlight), vegeta.KeepAlive(true), vegeta.MaxBody(1<<16))
+// closeIdle closes its connections once the attack is over, so that they
+// do not hold the API's connection goroutines open and read as a leak.
+func newAttacker() (atk *vegeta.Attacker, closeIdle func()) {
+	tr := &http.Transport{MaxIdleConnsPerHost: maxInFlight, MaxConnsPerHost: maxInFlight, IdleConnTimeout: 30 * time.Second}
+	client := &http.Client{Timeout: requestTimeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	atk = vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxWorkers(maxInFlight), vegeta.MaxBody(1<<16))
+	return atk, tr.CloseIdleConnections
 }
 
 // seedJob creates the job the get-by-id requests read.

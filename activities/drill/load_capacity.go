@@ -64,7 +64,8 @@ func (a *Activities) Capacity(ctx context.Context, in drill.CapacityInput) (dril
 
 // attackStep offers rate requests per second of the mix for d.
 func attackStep(ctx context.Context, m *mix, rate int, d time.Duration) (*tally, error) {
-	atk := newAttacker()
+	atk, closeIdle := newAttacker()
+	defer closeIdle()
 	t := newTally()
 	results := atk.Attack(m.targeter(), vegeta.Rate{Freq: rate, Per: time.Second}, d, "capacity")
 	for {
@@ -112,7 +113,7 @@ func atKnee(knees []experiment.Knee, perStep []map[string]float64) map[string]fl
 // checkInvariants runs the checks every experiment ends with.
 func (a *Activities) checkInvariants(ctx context.Context, m *mix, acked []string, baseline map[string]float64) []invariants.Result {
 	out := []invariants.Result{a.jobsNotLost(ctx, acked)}
-	out = append(out, duplicatesProbe(ctx, m), cursorProbe(ctx, m))
+	out = append(out, duplicatesProbe(ctx, m), a.cursorProbe(ctx, m))
 	if len(baseline) > 0 {
 		after := settle(ctx, a.Config.DrillMetricsURL, resourcesOf(baseline))
 		out = append(out, invariants.Returned(resourcesOf(baseline), after, invariants.DefaultSlack))

@@ -155,7 +155,8 @@ func (l *faultLoad) acked() []string {
 
 // run sends the mix at rate until ctx ends or the stop condition trips.
 func (l *faultLoad) run(ctx context.Context, m *mix, rate int, d time.Duration) {
-	atk := newAttacker()
+	atk, closeIdle := newAttacker()
+	defer closeIdle()
 	results := atk.Attack(m.targeter(), vegeta.Rate{Freq: rate, Per: time.Second}, d, "degraded")
 	stopped := false
 	for {

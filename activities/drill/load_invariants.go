@@ -49,6 +49,27 @@ func (a *Activities) jobStatuses(ctx context.Context, ids []string) (map[string]
 	return out, rows.Err()
 }
 
+// rowsOf waits up to wait for ids to have rows and returns those that do.
+func (a *Activities) rowsOf(ctx context.Context, ids []string, wait time.Duration) []string {
+	deadline := time.Now().Add(wait)
+	for {
+		rows, err := a.jobStatuses(ctx, ids)
+		if err == nil && (len(rows) == len(ids) || time.Now().After(deadline)) {
+			var out []string
+			for _, id := range ids {
+				if _, ok := rows[id]; ok {
+					out = append(out, id)
+				}
+			}
+			return out
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // probeClient is the probes' client: short timeouts, no shared state with
 // the load.
 var probeClient = &http.Client{Timeout: requestTimeout}
@@ -98,13 +119,16 @@ func duplicatesProbe(ctx context.Context, m *mix) invariants.Result {
 // cursorProbe walks the drill principal's jobs three at a time while
 // another client creates jobs: every job that existed before the walk
 // (jobs are never deleted through the API) must be returned exactly once.
-func cursorProbe(ctx context.Context, m *mix) invariants.Result {
-	var stable []string
+func (a *Activities) cursorProbe(ctx context.Context, m *mix) invariants.Result {
+	var created []string
 	for i := range 6 {
 		if c := m.create(ctx, fmt.Sprintf("cur-%s-%d", m.drillID, i), -100-i); c.ID != "" {
-			stable = append(stable, c.ID)
+			created = append(created, c.ID)
 		}
 	}
+	// A job's row is written by its workflow, after the 201: only jobs
+	// whose rows exist before the walk starts existed throughout it.
+	stable := a.rowsOf(ctx, created, 10*time.Second)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -117,7 +141,7 @@ func cursorProbe(ctx context.Context, m *mix) invariants.Result {
 			m.create(ctx, fmt.Sprintf("cur-%s-new-%d", m.drillID, i), -200-i)
 		}
 	})
-	pages, err := m.walk(ctx, 3, 20)
+	pages, err := m.walk(ctx, 5, 100)
 	close(stop)
 	wg.Wait()
 	r := invariants.Cursors([]invariants.Walk{{Pages: pages, Stable: stable}})
