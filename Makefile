@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags clean
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz chaos bench-api bench-jobs bench-flags clean
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -58,6 +58,12 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)/platform .dev
+
+# Capacity on a short ramp, then db_degraded and cache_degraded once each, on
+# loopback with an in-process Toxiproxy: one table of scenario, verdict and
+# key measurements (knee per endpoint class, 500s, sheds, invariants).
+chaos: $(BIN)/temporal
+	set -o pipefail; PLATFORM_CHAOS=1 $(GO) test -run '^TestChaos_Suite$$' -count 1 -timeout 20m -v ./tests/ | grep -v '^=== RUN\|level=\|DEBUG\|INFO\|WARN'
 
 # GET /v1/keys/{id} through the whole middleware stack against a bare handler
 # running the same query, 32 connections, one run; prints the ratio.
