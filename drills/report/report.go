@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/acme/platform/drills"
-	"github.com/acme/platform/drills/experiment"
 	"github.com/acme/platform/drills/verdict"
 )
 
@@ -31,7 +30,6 @@ func Render(d drills.Drill, m *drills.Manifest, runURL string) string {
 	timeline(&b, d)
 	objectives(&b, d)
 	artefacts(&b, d, m)
-	charts(&b, d)
 	reasons := deviations(d)
 	section(&b, "Deviations")
 	bullets(&b, reasons, "None: the drill succeeded and every objective held.")
@@ -40,21 +38,6 @@ func Render(d drills.Drill, m *drills.Manifest, runURL string) string {
 	run(&b, d, runURL)
 	return b.String()
 }
-
-// charts links the drill's charts when it measured a ramp: the links are
-// relative to the report's own URL, /v1/drills/{id}/report.
-func charts(b *strings.Builder, d drills.Drill) {
-	if len(experiment.FromMeasurements(d.Measurements)) == 0 {
-		return
-	}
-	section(b, "Charts")
-	for _, c := range ChartNames {
-		fmt.Fprintf(b, "- [%s](charts/%s)\n", c, c)
-	}
-}
-
-// ChartNames are the charts the API serves at /v1/drills/{id}/charts/{name}.
-var ChartNames = []string{"latency", "errors"}
 
 func section(b *strings.Builder, title string) { fmt.Fprintf(b, "\n## %s\n\n", title) }
 
