@@ -10,7 +10,7 @@ BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 export PLATFORM_JAEGER := $(BIN)/jaeger
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz bench-api bench-jobs bench-flags bench-pages bench-scaling clean slo-rules release release-binary
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz chaos bench-api bench-jobs bench-flags bench-pages bench-scaling clean slo-rules release release-binary
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -100,6 +100,12 @@ release: release-binary $(BIN)/cyclonedx-gomod
 	CGO_ENABLED=0 $(BIN)/cyclonedx-gomod app -json -std -noserial -notimestamp -main cmd/platform -output $(RELEASE_DIR)/platform.cdx.json .
 	cd $(RELEASE_DIR) && sha256sum platform platform.cdx.json > SHA256SUMS
 	$(GO) version -m $(RELEASE_DIR)/platform | grep -E 'vcs\.(revision|modified)|-trimpath|CGO_ENABLED'
+
+# Capacity on a short ramp, then db_degraded and cache_degraded once each, on
+# loopback with an in-process Toxiproxy: one table of scenario, verdict and
+# key measurements (knee per endpoint class, 500s, sheds, invariants).
+chaos: $(BIN)/temporal
+	set -o pipefail; PLATFORM_CHAOS=1 $(GO) test -run '^TestChaos_Suite$$' -count 1 -timeout 20m -v ./tests/ | grep -v '^=== RUN\|level=\|DEBUG\|INFO\|WARN'
 
 # GET /v1/keys/{id} through the whole middleware stack against a bare handler
 # running the same query, 32 connections, one run; prints the ratio.

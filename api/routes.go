@@ -85,11 +85,13 @@ func (s *Server) routes() (http.Handler, error) {
 
 	metrics := newHTTPMetrics(s.deps.Registry)
 	s.deps.Registry.MustRegister(readinessCollector{s}, idem.Collector())
+	registerPoolMetrics(s.deps.Registry, s.deps.DB)
 	return chain(r,
 		requestID(cfg.PublicBaseURL, s.deps.Log),
 		tracing(s.tracer, authn.Authenticated),
 		metrics.observe(s.usage),
 		recoverPanic,
+		shed(cfg.MaxInFlight, s.deps.Registry),
 		deadline(cfg.RequestTimeout),
 		limitBodies(cfg.MaxBodyBytes, map[string]int64{uploads.Path: cfg.UploadMaxBytes}),
 	), nil

@@ -17,10 +17,15 @@ const (
 	ScenarioRestoreVerify = "restore_verify"
 	ScenarioFailover      = "failover"
 	ScenarioCacheLoss     = "cache_loss"
+	// Experiments: load to the knee, and faults under steady load.
+	ScenarioCapacity      = "capacity"
+	ScenarioDBDegraded    = "db_degraded"
+	ScenarioCacheDegraded = "cache_degraded"
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioFailover, ScenarioCacheLoss}
+var Scenarios = []string{ScenarioBackup, ScenarioRestoreVerify, ScenarioFailover, ScenarioCacheLoss,
+	ScenarioCapacity, ScenarioDBDegraded, ScenarioCacheDegraded}
 
 // Names of the steps in a drill's timeline.
 const (

@@ -34,6 +34,9 @@ func registerDrills(r sdkworker.Registry, d Deps) {
 		drill.CleanupActivity:      a.Cleanup,
 		drill.PruneBackupsActivity: a.PruneBackups,
 		drill.CacheLossActivity:    a.CacheLoss,
+		drill.CapacityActivity:     a.Capacity,
+		drill.DegradedActivity:     a.Degraded,
+		drill.RemoveToxicsActivity: a.RemoveToxics,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

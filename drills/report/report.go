@@ -92,6 +92,17 @@ func Hypothesis(scenario string, obj drills.Objectives) string {
 	case drills.ScenarioCacheLoss:
 		return "The platform keeps serving through the loss of its Redis: no 5xx responses, no duplicate resources from " +
 			"replayed idempotent requests, and Redis-backed rate limiting back on its own."
+	case drills.ScenarioCapacity:
+		return "Each endpoint class (get by id, list, create, OFREP) has a knee: a highest offered rate at which its p99 stays " +
+			"under its latency bound and its errors under 0.1 %; every acknowledged job survives, idempotent creates make one " +
+			"resource, cursors neither repeat nor skip, and goroutines and heap return to their baseline."
+	case drills.ScenarioDBDegraded:
+		return "With Postgres slowed, starved, stalled or cut, the API answers in its documented degraded mode: 503 with " +
+			"Retry-After when Postgres is gone, load shed before its pool queue grows without bound, never a 500; and no " +
+			"acknowledged job is lost."
+	case drills.ScenarioCacheDegraded:
+		return "With Redis slowed, starved, stalled or cut, the API keeps serving with in-process rate limiting, never a 500, " +
+			"and idempotent creates still make one resource."
 	}
 	return fmt.Sprintf("No hypothesis is written for scenario %q.", scenario)
 }

@@ -115,7 +115,10 @@ type Config struct {
 	RetentionFlagAudit     time.Duration
 
 	// Uploads in progress (security review H5).
-	UploadMaxConcurrent             int
+	UploadMaxConcurrent int
+	// MaxInFlight bounds the requests one API process serves at once;
+	// beyond it, 503 with Retry-After at once (load shedding).
+	MaxInFlight                     int
 	UploadMaxConcurrentPerPrincipal int
 	UploadMinBytesPerSecond         int64
 	UploadMinRateGrace              time.Duration
@@ -129,6 +132,10 @@ type Config struct {
 	// PLATFORM_DATABASE_URL, for the failover drill's patroni driver;
 	// empty refuses that driver. Drills never name it.
 	DrillPatroniURL string
+	// Experiment drills: the API's /metrics (ops listener) they read
+	// resources from, and the Toxiproxy admin API they drive faults with.
+	DrillMetricsURL string
+	ToxiproxyURL    string
 }
 
 // DefaultBackupURL is PLATFORM_BACKUP_URL's default; platform dev replaces it
@@ -375,6 +382,8 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.RetentionRolloutChecks }),
 		retention("PLATFORM_RETENTION_FLAG_AUDIT", "retention-flag-audit", "365d", "flag audit entries", 24*time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionFlagAudit }),
+		{env: "PLATFORM_MAX_IN_FLIGHT", flag: "max-in-flight", def: "256", usage: "requests one API process serves at once; beyond it 503 with Retry-After at once, so a slow database's pool queue stays bounded",
+			set: func(c *Config, v string) error { n, err := intIn(v, 1, 100000); c.MaxInFlight = n; return err }},
 		// Uploads in progress (security review H5).
 		{env: "PLATFORM_UPLOAD_MAX_CONCURRENT", flag: "upload-max-concurrent", def: "32", usage: "uploads one API process receives at once (503 with Retry-After beyond)",
 			set: func(c *Config, v string) error { n, err := intIn(v, 1, 10000); c.UploadMaxConcurrent = n; return err }},
@@ -404,6 +413,22 @@ func fields() []field {
 		// Failover drill through Patroni.
 		{env: "PLATFORM_DRILL_PATRONI_URL", flag: "drill-patroni-url", def: "", usage: "REST API of a member of the Patroni cluster that serves PLATFORM_DATABASE_URL, for failover drills with driver patroni (empty: that driver is refused)", secret: true,
 			set: func(c *Config, v string) error { c.DrillPatroniURL = strings.TrimRight(v, "/"); return baseURL(v) }},
+		{env: "PLATFORM_DRILL_METRICS_URL", flag: "drill-metrics-url", def: "http://127.0.0.1:8082/metrics", usage: "the API's /metrics that capacity and degraded drills read CPU, RSS, goroutines and pool waits from; empty: not measured",
+			set: func(c *Config, v string) error {
+				c.DrillMetricsURL = v
+				if v == "" {
+					return nil
+				}
+				return httpURL(v)
+			}},
+		{env: "PLATFORM_TOXIPROXY_URL", flag: "toxiproxy-url", def: "", usage: "Toxiproxy admin API that db_degraded and cache_degraded drills drive (proxies platform-postgres and platform-redis); empty: those drills fail at once",
+			set: func(c *Config, v string) error {
+				c.ToxiproxyURL = strings.TrimRight(v, "/")
+				if v == "" {
+					return nil
+				}
+				return httpURL(v)
+			}},
 	}
 }
 

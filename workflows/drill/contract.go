@@ -57,6 +57,9 @@ const (
 	ScenarioRestoreVerify = drills.ScenarioRestoreVerify
 	ScenarioFailover      = drills.ScenarioFailover
 	ScenarioCacheLoss     = drills.ScenarioCacheLoss
+	ScenarioCapacity      = drills.ScenarioCapacity
+	ScenarioDBDegraded    = drills.ScenarioDBDegraded
+	ScenarioCacheDegraded = drills.ScenarioCacheDegraded
 )
 
 // Scenarios lists every scenario.

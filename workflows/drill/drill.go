@@ -185,6 +185,10 @@ func (d *drill) run(ctx workflow.Context) (Drill, error) {
 		err = d.cacheLoss(steps)
 	case ScenarioFailover:
 		err = d.failover(steps)
+	case ScenarioCapacity:
+		err = d.capacity(steps)
+	case ScenarioDBDegraded, ScenarioCacheDegraded:
+		err = d.degraded(steps)
 	}
 	return d.finish(ctx, err)
 }
@@ -216,6 +220,9 @@ func (d *drill) finish(ctx workflow.Context, stepsErr error) (Drill, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if d.in.Scenario == ScenarioRestoreVerify {
 		_ = d.step(dctx, CleanupStep, d.cleanup)
+	}
+	if degradedScenario(d.in.Scenario) {
+		_ = d.step(dctx, RemoveToxicsStep, d.removeToxics)
 	}
 	now := workflow.Now(ctx)
 	d.st.Status, d.st.FinishedAt = d.outcome(cancelled, stepsErr), &now

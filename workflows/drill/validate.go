@@ -56,6 +56,8 @@ func (e *fieldErrors) objectives(scenario string, o Objectives) {
 		case obj.value == nil:
 		case scenario == ScenarioBackup:
 			e.add(pointer, "unsupported", "the backup scenario measures sizes and durations, not "+obj.name+"; leave it out")
+		case scenario == ScenarioCapacity || degradedScenario(scenario):
+			e.add(pointer, "unsupported", "the "+scenario+" scenario measures capacity and degraded answers, not "+obj.name+"; leave it out")
 		case scenario == ScenarioCacheLoss && obj.name == "rpo_seconds":
 			e.add(pointer, "unsupported", "the cache_loss scenario measures no rpo_seconds (Redis holds no data of record); leave it out")
 		case *obj.value < 0:
@@ -70,9 +72,16 @@ func (e *fieldErrors) objectives(scenario string, o Objectives) {
 func DecodeParams(scenario string, raw json.RawMessage) (RestoreParams, []validation.FieldError) {
 	var p RestoreParams
 	var errs fieldErrors
-	if scenario == ScenarioFailover {
+	switch scenario {
+	case ScenarioFailover:
 		_, ferrs := decodeFailoverParams(raw)
 		return p, ferrs
+	case ScenarioCapacity:
+		_, cerrs := DecodeCapacityParams(raw)
+		return p, cerrs
+	case ScenarioDBDegraded, ScenarioCacheDegraded:
+		_, derrs := DecodeDegradedParams(scenario, raw)
+		return p, derrs
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {

@@ -76,7 +76,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidate_UnknownScenarioSaysWhatIsAvailable(t *testing.T) {
 	errs := Validate(Input{Scenario: "meteor"})
-	want := "must be one of backup, restore_verify, failover, cache_loss"
+	want := "must be one of backup, restore_verify, failover, cache_loss, capacity, db_degraded, cache_degraded"
 	if len(errs) != 1 || errs[0].Detail != want {
 		t.Errorf("errors = %v", errs)
 	}

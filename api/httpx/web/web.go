@@ -92,7 +92,7 @@ type body struct {
 // WriteError answers err as a problem. 5xx causes are logged with the
 // request's ids; their details never reach the client.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	p := problem.From(err)
+	p := problem.From(Degraded(err))
 	kind, ok := problem.Lookup(p.Code)
 	if !ok {
 		kind, _ = problem.Lookup(problem.Internal)
