@@ -331,11 +331,14 @@ func TestLease_ConcurrentBurstSpendsEveryTokenOnce(t *testing.T) {
 		t.Errorf("r from %d to %d, want within 0..%d, starting at %d", rs[0], rs[len(rs)-1], quota-1, quota-1)
 	}
 	// Each 429 is one call, as before leases; the quota itself is fetched
-	// in leases of up to 32.
+	// in leases of up to 32 (at least quota/32 calls). Under contention
+	// leases start small and grow, and a loaded machine has measured just
+	// over quota/10; without leases it would be one call per request, so
+	// quota/5 still proves leasing while not failing on scheduler noise.
 	calls := metricValues(t, f.reg, redisCallsMetric)["read"]
 	t.Logf("%d requests from %d goroutines: %v Redis calls, %d limited", workers*each, workers, calls, limited)
-	if within := int(calls) - limited; within > quota/10 {
-		t.Errorf("%d Redis calls for the %d requests within the quota, want at most %d", within, len(rs), quota/10)
+	if within := int(calls) - limited; within > quota/5 {
+		t.Errorf("%d Redis calls for the %d requests within the quota, want at most %d", within, len(rs), quota/5)
 	}
 }
 
