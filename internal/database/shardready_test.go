@@ -143,6 +143,7 @@ var crossTenant = []struct{ file, contains, why string }{
 	{"activities/drill/metrics.go", "FROM drills WHERE scenario = 'backup'", "last backup age gauge, platform-wide"},
 	{"activities/drill/sweep.go", "SELECT id FROM drills WHERE status = ANY($1)", "scratch sweep: which drills still own scratch, platform-wide"},
 	{"api/slos/store.go", "SELECT max(hour) FROM usage_hourly WHERE hour >= $1", "SLO budgets: the newest rolled-up hour, the same for every tenant"},
+	{"activities/drill/load_invariants.go", "SELECT id, status FROM jobs WHERE id = ANY($1)", "experiment invariant: the jobs the drill's own probe key created, by id"},
 	{"activities/drill/restore_check.go", "FROM jobs ORDER BY created_at DESC LIMIT 5", "restore check reads a restored scratch copy, not a shard"},
 	{"activities/drill/cacheloss.go", "UPDATE api_keys SET revoked_at = now() WHERE id = $1", "the drill's own probe key, created by the drill"},
 	// Admin lists: the principal condition is added when the caller is a
