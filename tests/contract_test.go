@@ -188,9 +188,16 @@ func TestContract_RequestIDKeptOrReplaced(t *testing.T) {
 func TestContract_TraceContextContinuesOrRestarts(t *testing.T) {
 	s := newStack(t)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	res := s.do("GET", "/healthz", nil, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	// An authenticated caller's trace is continued; an anonymous caller's
+	// is not (a new root, linked to the caller's span: issue 11).
+	key := s.key("acme", "jobs:read")
+	res := s.do("GET", "/v1/keys", nil, with(bearer(key), []string{"traceparent", "00-" + traceID + "-00f067aa0ba902b7-01"})...)
 	if got := res.Header.Get("X-Trace-Id"); got != traceID {
-		t.Errorf("valid traceparent: X-Trace-Id = %q, want %q", got, traceID)
+		t.Errorf("valid traceparent, authenticated: X-Trace-Id = %q, want %q", got, traceID)
+	}
+	res = s.do("GET", "/healthz", nil, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	if got := res.Header.Get("X-Trace-Id"); !hex32.MatchString(got) || got == traceID {
+		t.Errorf("valid traceparent, anonymous: X-Trace-Id = %q, want a new trace id", got)
 	}
 	for _, bad := range []string{"garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-xyz-00f067aa0ba902b7-01"} {
 		res := s.do("GET", "/healthz", nil, "traceparent", bad)

@@ -58,7 +58,7 @@ func TestOps_ReadyHealthAndMetrics(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	s.API.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total", `http_requests_total{method="GET",route="/readyz",status="200"}`} {
+	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total", `http_requests_total{class="none",method="GET",route="/readyz",status="200"}`} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
