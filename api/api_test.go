@@ -340,3 +340,41 @@ func TestTracing_TrustsTraceparentOnlyFromAuthenticatedCallers(t *testing.T) {
 	h := tracing(sdktrace.NewTracerProvider(), func(*http.Request) bool { t.Error("trust asked without a traceparent"); return false })(http.NotFoundHandler())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
 }
+
+// TestTracing_ServerSpanNamedByRouteTemplate: the server span starts before
+// mux has matched, so it is named (and given http.route) once the route is
+// known: the template, never the path a client sent.
+func TestTracing_ServerSpanNamedByRouteTemplate(t *testing.T) {
+	cfg, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	rec := tracetest.NewSpanRecorder()
+	s, err := New(Deps{Config: cfg, Redis: rdb, Keys: "test:", Registry: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler),
+		Tracer: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/jobs/job_x"}, {http.MethodPost, "/v1/jobs"}, {http.MethodGet, "/nowhere/at/all"},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.path, nil))
+	}
+	var got []string
+	for _, sp := range rec.Ended() {
+		route := ""
+		for _, kv := range sp.Attributes() {
+			if kv.Key == "http.route" {
+				route = kv.Value.AsString()
+			}
+		}
+		got = append(got, sp.Name()+" route="+route)
+	}
+	want := []string{"GET /v1/jobs/{id} route=/v1/jobs/{id}", "POST /v1/jobs route=/v1/jobs", "GET unmatched route="}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("server spans (-want +got):\n%s", diff)
+	}
+}

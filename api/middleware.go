@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -55,14 +56,14 @@ func requestID(baseURL string, log *slog.Logger) Middleware {
 	}
 }
 
-// tracing continues a valid inbound W3C trace or starts one (an invalid
-// traceparent is ignored by the propagator, never an error) and answers the
-// trace id in X-Trace-Id.
-// tracing starts the request's server span. A traceparent is continued only
-// when trusted says the request is authenticated; anyone else's starts a new
-// trace (sampled at our ratio, not the caller's choice) linked to theirs, so
-// an anonymous client can neither force sampling nor graft our spans onto a
-// trace of its own. trusted is asked only when a traceparent came.
+// tracing starts the request's server span (named "METHOD unmatched" until
+// markRoute knows the route) and answers its trace id in X-Trace-Id; an
+// invalid traceparent is ignored, never an error. A traceparent is continued
+// only when trusted says the request is authenticated; anyone else's starts
+// a new trace (sampled at our ratio, not the caller's choice) linked to
+// theirs, so an anonymous client can neither force sampling nor graft our
+// spans onto a trace of its own. trusted is asked only when a traceparent
+// came.
 func tracing(tp trace.TracerProvider, trusted func(*http.Request) bool) Middleware {
 	return func(next http.Handler) http.Handler { return traced(tp, trusted, next) }
 }
@@ -248,11 +249,18 @@ func logRequest(r *http.Request, method, route string, mt httpsnoop.Metrics) {
 		slog.Float64("duration_ms", float64(mt.Duration.Microseconds())/1000))
 }
 
-// markRoute is router middleware: it runs after mux matched a route.
+// markRoute is router middleware: it runs after mux matched a route. The
+// server span started before mux matched (tracing is outside the router), so
+// it learns its name and http.route here.
 func markRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := routeTemplate(r)
 		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
-			info.route = routeTemplate(r)
+			info.route = route
+		}
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(normalMethod(r.Method) + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
 		}
 		next.ServeHTTP(w, r)
 	})
