@@ -24,6 +24,15 @@ import (
 // API, and the drill's own bookkeeping is unaffected.
 func newDegradedStack(t *testing.T) (*stack, *toxiproxy.Client) {
 	t.Helper()
+	return newDegradedStackOn(t, false)
+}
+
+// newDegradedStackOn is newDegradedStack; with apart, the drills' load and
+// /metrics scrapes go to a separate "platform api" process on the same
+// proxies, so latency, goroutines and RSS are the API's alone, not those
+// of a test process that also runs the load generator and the worker.
+func newDegradedStackOn(t *testing.T, apart bool) (*stack, *toxiproxy.Client) {
+	t.Helper()
 	adminURL, tp := testenv.Toxiproxy(t)
 	direct, dbURL := testenv.Postgres(t)
 	u, err := url.Parse(dbURL)
@@ -51,6 +60,9 @@ func newDegradedStack(t *testing.T) (*stack, *toxiproxy.Client) {
 	metrics := httptest.NewServer(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	t.Cleanup(metrics.Close)
 	s.cfg.DrillAPIURL, s.cfg.DrillMetricsURL = s.URL, metrics.URL
+	if apart {
+		s.cfg.DrillAPIURL, s.cfg.DrillMetricsURL = startAPIProcess(t, s, u.String(), ru.String())
+	}
 	s.startWorker()
 	return s, tp
 }
