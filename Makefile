@@ -105,7 +105,7 @@ release: release-binary $(BIN)/cyclonedx-gomod
 # loopback with an in-process Toxiproxy: one table of scenario, verdict and
 # key measurements (knee per endpoint class, 500s, sheds, invariants).
 chaos: $(BIN)/temporal
-	set -o pipefail; PLATFORM_CHAOS=1 $(GO) test -run '^TestChaos_Suite$$' -count 1 -timeout 20m -v ./tests/ | grep -v '^=== RUN\|level=\|DEBUG\|INFO\|WARN'
+	set -o pipefail; PLATFORM_CHAOS=1 $(GO) test -run '^TestChaos_Suite$$' -count 1 -timeout 20m -v ./tests/ | grep -v '^=== RUN\|level=\|"level":"trace"\|DEBUG\|INFO\|WARN'
 
 # GET /v1/keys/{id} through the whole middleware stack against a bare handler
 # running the same query, 32 connections, one run; prints the ratio.
