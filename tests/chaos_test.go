@@ -24,6 +24,7 @@ func TestChaos_Suite(t *testing.T) {
 		t.Skip("set PLATFORM_CHAOS=1 (make chaos)")
 	}
 	s, tp := newDegradedStackOn(t, true)
+	s.startWorker()
 	ops := bearer(s.key("ops", "drills:run", "drills:read"))
 	runs := []struct {
 		scenario string
