@@ -10,7 +10,7 @@ BIN := $(CURDIR)/bin
 export PLATFORM_TEMPORAL_CLI := $(BIN)/temporal
 export PLATFORM_JAEGER := $(BIN)/jaeger
 
-.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz chaos bench-api bench-jobs bench-flags bench-pages bench-scaling clean slo-rules release release-binary
+.PHONY: dev build test vet fmt-check tidy-check lint unit fuzz chaos soak bench-api bench-jobs bench-flags bench-pages bench-scaling clean slo-rules release release-binary
 
 # The pinned Temporal CLI is the dev server; it is built once from the Go
 # module proxy (about 5 minutes cold) and reused while bin/temporal exists.
@@ -105,7 +105,13 @@ release: release-binary $(BIN)/cyclonedx-gomod
 # loopback with an in-process Toxiproxy: one table of scenario, verdict and
 # key measurements (knee per endpoint class, 500s, sheds, invariants).
 chaos: $(BIN)/temporal
-	set -o pipefail; PLATFORM_CHAOS=1 $(GO) test -run '^TestChaos_Suite$$' -count 1 -timeout 20m -v ./tests/ | grep -v '^=== RUN\|level=\|DEBUG\|INFO\|WARN'
+	set -o pipefail; PLATFORM_CHAOS=1 $(GO) test -run '^TestChaos_Suite$$' -count 1 -timeout 20m -v ./tests/ | grep -v '^=== RUN\|level=\|"level":"trace"\|DEBUG\|INFO\|WARN'
+
+# Steady load against a separate "platform api" process, printing its RSS and
+# goroutines at start, middle and end. SOAK_DURATION (default 10m) and
+# SOAK_RATE (requests/s, default 1000) override; not part of make test.
+soak: $(BIN)/temporal
+	set -o pipefail; PLATFORM_SOAK=1 SOAK_DURATION=$${SOAK_DURATION:-10m} SOAK_RATE=$${SOAK_RATE:-1000} $(GO) test -run '^TestSoak$$' -count 1 -timeout 0 -v ./tests/ | grep -v '^=== RUN\|level=\|DEBUG\|INFO\|WARN'
 
 # GET /v1/keys/{id} through the whole middleware stack against a bare handler
 # running the same query, 32 connections, one run; prints the ratio.

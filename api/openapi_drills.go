@@ -2,8 +2,10 @@ package api
 
 import (
 	"maps"
+	"strings"
 
 	"github.com/acme/platform/drills"
+	"github.com/acme/platform/drills/chart"
 )
 
 // The OpenAPI description of the disaster-recovery routes (drills and
@@ -42,6 +44,10 @@ func drillPaths() map[string]map[string]operation {
 		"/v1/drills/{id}/report": {"get": {summary: "The drill's postmortem draft in Markdown", scope: "drills:read",
 			params: []obj{drillID}, responses: map[string]obj{"200": obj{"description": "the report",
 				"content": obj{"text/markdown": obj{"schema": obj{"type": "string"}}}}}, errors: []string{"404"}}},
+		"/v1/drills/{id}/charts/{name}": {"get": {summary: "A load experiment's chart as SVG: latency p50/p90/p99 and error rate against offered rate for one endpoint class, its p99 bound and knee marked", scope: "drills:read",
+			params: []obj{drillID, pathParam("name", "an endpoint class: "+strings.Join(chart.Names, ", "))},
+			responses: map[string]obj{"200": obj{"description": "the chart",
+				"content": obj{"image/svg+xml": obj{"schema": obj{"type": "string"}}}}}, errors: []string{"404"}}},
 		"/v1/drills/{id}/abort": {"post": {summary: "Abort a drill: its step stops, scratch targets are removed, it ends aborted", scope: "drills:run",
 			params: []obj{drillID, idempotencyKeyParam}, responses: map[string]obj{"202": jsonResponse("abort accepted", ref("Drill"))},
 			errors: []string{"400", "404", "409"}}},

@@ -24,6 +24,18 @@ import (
 // API, and the drill's own bookkeeping is unaffected.
 func newDegradedStack(t *testing.T) (*stack, *toxiproxy.Client) {
 	t.Helper()
+	s, tp := newDegradedStackOn(t, false)
+	s.startWorker()
+	return s, tp
+}
+
+// newDegradedStackOn is newDegradedStack; with apart, the drills' load and
+// /metrics scrapes go to a separate "platform api" process on the same
+// proxies, so latency, goroutines and RSS are the API's alone, not those
+// of a test process that also runs the load generator and the worker. It
+// starts no worker.
+func newDegradedStackOn(t *testing.T, apart bool) (*stack, *toxiproxy.Client) {
+	t.Helper()
 	adminURL, tp := testenv.Toxiproxy(t)
 	direct, dbURL := testenv.Postgres(t)
 	u, err := url.Parse(dbURL)
@@ -51,7 +63,9 @@ func newDegradedStack(t *testing.T) (*stack, *toxiproxy.Client) {
 	metrics := httptest.NewServer(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	t.Cleanup(metrics.Close)
 	s.cfg.DrillAPIURL, s.cfg.DrillMetricsURL = s.URL, metrics.URL
-	s.startWorker()
+	if apart {
+		s.cfg.DrillAPIURL, s.cfg.DrillMetricsURL = startAPIProcess(t, s, u.String(), ru.String())
+	}
 	return s, tp
 }
 
@@ -145,4 +159,37 @@ SELECT count(*) FROM api_keys WHERE principal = 'system' AND name LIKE 'degraded
 	if !strings.Contains(d.Timeline[len(d.Timeline)-1].Name, "remove_toxics") {
 		t.Errorf("timeline %+v", d.Timeline)
 	}
+}
+
+// TestDrills_DegradedWorkerKilledToxicsGone kills the worker process
+// (SIGKILL) while a db_degraded drill's latency toxic is on, starts a new
+// worker, and finds the drill ended with every toxic gone: the load's
+// heartbeats stop, Temporal times the activity out and the new worker runs
+// the compensation.
+func TestDrills_DegradedWorkerKilledToxicsGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a heartbeat timeout")
+	}
+	s, tp := newDegradedStackOn(t, false)
+	worker := s.startWorkerProcess(t, "PLATFORM_DATABASE_URL="+s.DB.Config().ConnString(), "PLATFORM_WORKER_OPS_ADDR=127.0.0.1:0",
+		"PLATFORM_TOXIPROXY_URL="+s.cfg.ToxiproxyURL,
+		"PLATFORM_DRILL_API_URL="+s.cfg.DrillAPIURL, "PLATFORM_DRILL_METRICS_URL="+s.cfg.DrillMetricsURL)
+	ops := bearer(s.key("ops", "drills:run", "drills:read"))
+	d := s.startDrill(t, map[string]any{"scenario": "db_degraded",
+		"params": map[string]any{"faults": []string{"latency"}, "fault_seconds": 120, "rate_per_second": 10}}, ops...)
+	eventually(t, 60*time.Second, "the latency toxic", func() bool {
+		p, err := tp.Proxy(drill.PostgresProxy)
+		return err == nil && len(p.ActiveToxics) > 0
+	})
+	if err := worker.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = worker.Wait()
+	s.startWorker()
+	d = s.waitDegraded(t, d.ID, 3*time.Minute, ops...)
+	t.Logf("after the kill: %s, reasons %v", d.Status, d.Reasons)
+	if d.Status == "succeeded" {
+		t.Errorf("a drill whose load died mid-fault succeeded: %+v", d.Timeline)
+	}
+	clean(t, tp)
 }

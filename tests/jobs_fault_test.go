@@ -18,8 +18,8 @@ import (
 )
 
 // startWorkerProcess runs "platform worker" against the stack's database and
-// task queue, and returns the process.
-func (s *stack) startWorkerProcess(t *testing.T) *exec.Cmd {
+// task queue, with env added, and returns the process.
+func (s *stack) startWorkerProcess(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
 	bin, err := buildPlatform()
 	if err != nil {
@@ -36,6 +36,7 @@ func (s *stack) startWorkerProcess(t *testing.T) *exec.Cmd {
 		"PLATFORM_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8",
 		"PLATFORM_LOG_LEVEL=error",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -122,10 +122,10 @@ func (a *Activities) checkInvariants(ctx context.Context, m *mix, acked []string
 }
 
 // settle scrapes until the resources are back within slack of baseline,
-// for at most 15 s (idle connections close, the GC runs), and returns the
+// for at most settleFor (idle connections close, the GC runs), and returns the
 // last reading.
 func settle(ctx context.Context, url string, baseline invariants.Resources) invariants.Resources {
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(settleFor)
 	for {
 		now := resourcesOf(scrape(ctx, url))
 		if invariants.Returned(baseline, now, invariants.DefaultSlack).Held || time.Now().After(deadline) || ctx.Err() != nil {
@@ -134,3 +134,8 @@ func settle(ctx context.Context, url string, baseline invariants.Resources) inva
 		time.Sleep(time.Second)
 	}
 }
+
+// settleFor is how long the no-leak check waits for the API's goroutines
+// and heap to come back: keep-alive connections of the load close after
+// the API's idle timeout, and a loaded 2-core box delays the GC.
+const settleFor = 45 * time.Second

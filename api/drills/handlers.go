@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -16,6 +17,8 @@ import (
 	"github.com/acme/platform/api/httpx/page"
 	"github.com/acme/platform/api/httpx/problem"
 	"github.com/acme/platform/api/httpx/web"
+	"github.com/acme/platform/drills/chart"
+	"github.com/acme/platform/drills/experiment"
 	"github.com/acme/platform/drills/report"
 	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/validation"
@@ -187,6 +190,34 @@ func (h *handlers) report(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))
+	}
+	return nil
+}
+
+// chart draws one of a load experiment's charts from the drill's recorded
+// measurements. An unknown name and a drill without load data for it are
+// the same 404 as a missing drill's, with their own detail.
+func (h *handlers) chart(w http.ResponseWriter, r *http.Request) error {
+	if err := web.RejectUnknownParams(r.URL.Query()); err != nil {
+		return err
+	}
+	d, err := h.visible(r)
+	if err != nil {
+		return err
+	}
+	name := mux.Vars(r)["name"]
+	if !slices.Contains(chart.Names, name) {
+		return problem.Newf(problem.NotFound, "no such chart; charts are named after endpoint classes: %s", strings.Join(chart.Names, ", "))
+	}
+	s, ok := chart.Find(d.Measurements, name)
+	if !ok {
+		return problem.Newf(problem.NotFound, "drill %s has no load measurements for %s", d.ID, name)
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(chart.SVG(s, experiment.DefaultP99[name]))
 	}
 	return nil
 }

@@ -52,5 +52,6 @@ func Routes(r *mux.Router, d Deps) {
 	r.Handle("/v1/drills", read(h.list)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/v1/drills/{id}", read(h.get)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/v1/drills/{id}/report", read(h.report)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/v1/drills/{id}/charts/{name}", read(h.chart)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/v1/drills/{id}/abort", run(h.abort)).Methods(http.MethodPost)
 }

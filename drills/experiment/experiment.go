@@ -26,9 +26,12 @@ const (
 var Classes = []string{ClassGetByID, ClassList, ClassCreate, ClassOFREP}
 
 // DefaultP99 is each class's latency bound in milliseconds: the p99 under
-// which a step still counts as within capacity (the API contract's SLO
-// targets for reads, lists, writes and flag evaluation).
-var DefaultP99 = map[string]float64{ClassGetByID: 100, ClassList: 250, ClassCreate: 500, ClassOFREP: 50}
+// which a step still counts as within capacity. They are the latency
+// thresholds of the SLOs in package slo (reads 250 ms for GET by id and
+// lists, job start 500 ms for POST /v1/jobs, OFREP 50 ms, all at p99); a
+// test in activities/drill keeps the two equal (this leaf may not import
+// slo).
+var DefaultP99 = map[string]float64{ClassGetByID: 250, ClassList: 250, ClassCreate: 500, ClassOFREP: 50}
 
 // MaxErrorRate is the error rate at or above which a step is past the knee.
 const MaxErrorRate = 0.001

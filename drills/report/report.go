@@ -6,11 +6,13 @@ package report
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/acme/platform/drills"
+	"github.com/acme/platform/drills/experiment"
 	"github.com/acme/platform/drills/verdict"
 )
 
@@ -29,6 +31,7 @@ func Render(d drills.Drill, m *drills.Manifest, runURL string) string {
 	hypothesis(&b, d)
 	timeline(&b, d)
 	objectives(&b, d)
+	charts(&b, d)
 	artefacts(&b, d, m)
 	reasons := deviations(d)
 	section(&b, "Deviations")
@@ -341,4 +344,18 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// charts links the load experiment's charts, one per endpoint class with
+// load data; drills without any get no section.
+func charts(b *strings.Builder, d drills.Drill) {
+	series := experiment.FromMeasurements(d.Measurements)
+	if len(series) == 0 {
+		return
+	}
+	section(b, "Charts")
+	b.WriteString("Latency percentiles and error rate against offered rate, the p99 bound and the knee marked (SVG):\n\n")
+	for _, s := range series {
+		fmt.Fprintf(b, "- [%s](/v1/drills/%s/charts/%s)\n", s.Class, url.PathEscape(d.ID), s.Class)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/acme/platform/drills"
+	"github.com/acme/platform/drills/experiment"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -192,5 +193,18 @@ func TestRender_RecordedTextCannotBreakTheTables(t *testing.T) {
 	}
 	if !strings.Contains(report, `a \| b ## injected - item`) {
 		t.Errorf("the detail is not escaped in its cell:\n%s", report)
+	}
+}
+
+func TestRender_LinksTheChartsOfALoadExperiment(t *testing.T) {
+	d := drills.Drill{ID: "drl_1", Scenario: "capacity", Measurements: experiment.StepMeasurements([]experiment.Step{
+		{Rate: 10, Seconds: 1, Classes: map[string]experiment.ClassStats{"list": {Requests: 5, Rate: 2, P99: 3}}}})}
+	out := Render(d, nil, "")
+	if !strings.Contains(out, "## Charts") || !strings.Contains(out, "[list](/v1/drills/drl_1/charts/list)") || strings.Contains(out, "charts/ofrep") {
+		t.Errorf("charts section:\n%s", out)
+	}
+	d.Measurements = map[string]float64{"rto_seconds": 2}
+	if strings.Contains(Render(d, nil, ""), "## Charts") {
+		t.Error("a drill without load data links charts")
 	}
 }
