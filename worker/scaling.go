@@ -1,12 +1,16 @@
 package worker
 
 import (
+	"os"
+	"strings"
+
 	"go.temporal.io/sdk/activity"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	scalingacts "github.com/acme/platform/activities/scaling"
 	sc "github.com/acme/platform/scaling"
+	"github.com/acme/platform/scaling/kubernetes"
 	"github.com/acme/platform/scaling/local"
 	wf "github.com/acme/platform/workflows/scaling"
 )
@@ -18,11 +22,31 @@ func scalingDrivers(d Deps) map[string]scalingacts.Driver {
 		sc.DriverDryRun: &scalingacts.DryRun{},
 		sc.DriverLocal:  local.Driver{Dir: d.Config.ScalingLocalDir},
 	}
-	// KUBERNETES DRIVER: built here once package scaling/kubernetes lands:
-	//   k, err := kubernetes.New(namespace, map[string]string{sc.TargetWorker: "…", sc.TargetAPI: "…"})
-	//   if err == nil { drivers[sc.DriverKubernetes] = k } else { log it: actions naming it fail NoDriver }
-	// Until then an action naming "kubernetes" fails with a NoDriver error.
+	// Built on first use: outside a cluster (and without KUBECONFIG) the
+	// worker still starts, and a policy or action naming kubernetes fails
+	// with the reason in its decision or action.
+	namespace, deployments := d.Config.ScalingKubernetesNamespace, d.Config.ScalingKubernetesDeployments
+	drivers[sc.DriverKubernetes] = &scalingacts.Lazy{Build: func() (scalingacts.Driver, error) {
+		return kubernetes.New(kubernetesNamespace(namespace), deployments)
+	}}
 	return drivers
+}
+
+// serviceAccountNamespace is where a pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// kubernetesNamespace is the configured namespace, else the pod's own,
+// else "default" (client-go's default too).
+func kubernetesNamespace(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
 }
 
 // newScalingActivities builds the scaling activities once per process.
