@@ -10,6 +10,7 @@ import (
 
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/scaling/local"
+	wf "github.com/acme/platform/workflows/scaling"
 )
 
 type scalingActionJSON struct {
@@ -239,6 +240,30 @@ func TestScaling_ControllerOverridePauseAndRecommend(t *testing.T) {
 			t.Fatalf("decision without its signal: %+v", d)
 		}
 	}
+}
+
+// TestScaling_WorkerStartRestartsControllers: a policy whose controller
+// ended without the policy being deleted (terminated here) gets its
+// controller back when a worker starts, with no PUT, pause or resume.
+func TestScaling_WorkerStartRestartsControllers(t *testing.T) {
+	s := newAPIStack(t)
+	ops := bearer(s.key("ops", "scaling:write", "scaling:read"))
+	policy := map[string]any{"driver": "dry_run", "max_replicas": 2, "interval_seconds": 1,
+		"signals": map[string]any{"backlog_per_replica": 10}}
+	if r := s.do(http.MethodPut, "/v1/scaling/policies/worker", policy, ops...); r.Status != 201 {
+		t.Fatalf("put: %d %s", r.Status, r.Body)
+	}
+	// No worker has run it yet: end it as a lost controller would end.
+	if err := s.Temporal.TerminateWorkflow(context.Background(), wf.ControllerWorkflowID("worker"), "", "test: controller lost"); err != nil {
+		t.Fatal(err)
+	}
+	if ds := s.decisions(t, "worker", ops...); len(ds) != 0 {
+		t.Fatalf("decisions before any worker ran: %+v", ds)
+	}
+	s.startWorker()
+	eventually(t, 30*time.Second, "a decision of the restarted controller", func() bool {
+		return len(s.decisions(t, "worker", ops...)) > 0
+	})
 }
 
 // TestScaling_ActionThatCannotBecomeReadyRollsBack scales a local target

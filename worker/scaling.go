@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"context"
 	"os"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -59,6 +61,21 @@ func newScalingActivities(d Deps) *scalingacts.Activities {
 		}
 	}
 	return a
+}
+
+// ensureScalingControllers starts the controller of every policy unless
+// it runs, so the autoscaler survives a controller that ended without its
+// policy being deleted. A failure is logged: the next worker start, PUT,
+// pause, resume or override starts it.
+func ensureScalingControllers(ctx context.Context, d Deps, a *scalingacts.Activities) {
+	if d.DB == nil || d.Temporal == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.StartControllers(ctx, d.ControlTaskQueue); err != nil {
+		d.Log.Warn("scaling controllers not (re)started; the next worker start retries", "error", err)
+	}
 }
 
 // registerScaling adds the autoscaler and scaling actions (control queue).
