@@ -101,6 +101,7 @@ func newAPIStackTraced(t testing.TB, db *pgxpool.Pool, dbURL string, tp trace.Tr
 	t.Helper()
 	rdb, keys := testenv.Redis(t)
 	s := &stack{t: t, DB: db, Redis: rdb, Keys: keys, Temporal: testenv.Temporal(t)}
+	s.stopScalingControllers(t)
 	s.cfg = testConfig(t, dbURL, keys)
 	for _, m := range mutate {
 		m(&s.cfg)

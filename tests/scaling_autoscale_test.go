@@ -109,7 +109,7 @@ func TestScaling_AutoscalesWorkersWithTheLocalDriver(t *testing.T) {
 	s := newAPIStack(t, func(c *config.Config) { c.ScalingLocalDir = dir })
 	s.workerPool(t, dir, 1)
 	ops := bearer(s.key("ops", "scaling:write", "scaling:read", "jobs:write", "jobs:read"))
-	eventually(t, 30*time.Second, "the first worker to be ready", func() bool { _, r := workerCount(t, dir); return r == 1 })
+	eventually(t, 60*time.Second, "the first worker to be ready", func() bool { _, r := workerCount(t, dir); return r == 1 })
 	policy := map[string]any{"driver": "local", "min_replicas": 1, "max_replicas": 4, "interval_seconds": 2,
 		"signals":    map[string]any{"backlog_per_replica": 2},
 		"scale_down": map[string]any{"stabilization_seconds": 8}}
@@ -123,12 +123,14 @@ func TestScaling_AutoscalesWorkersWithTheLocalDriver(t *testing.T) {
 	t.Logf("scaled up %s after the burst", time.Since(burstAt).Round(time.Millisecond))
 	s.exactlyOnce(t, rc, jobs, ops...)
 	t.Logf("burst drained in %s", time.Since(burstAt).Round(time.Millisecond))
-	eventually(t, 60*time.Second, "the pool back at one worker", func() bool { d, r := workerCount(t, dir); return d == 1 && r == 1 })
+	// Generous: under load the scale-down action's drain and serving check
+	// take a while; when it happened is checked on the decision rows below.
+	eventually(t, 120*time.Second, "the pool back at one worker", func() bool { d, r := workerCount(t, dir); return d == 1 && r == 1 })
 
 	ds := s.decisions(t, "worker", ops...)
 	if testing.Verbose() {
 		for _, d := range ds {
-			t.Logf("decision %s: %d → %d %s %s %s", d.At.Format("15:04:05.000"), d.Current, d.Desired, d.Outcome, d.Reason, d.ActionID)
+			t.Logf("decision %s: %d → %d (combined %d) %s %s %s", d.At.Format("15:04:05.000"), d.Current, d.Desired, d.Combined, d.Outcome, d.Reason, d.ActionID)
 		}
 	}
 	reasons := map[string]int{}
@@ -146,9 +148,10 @@ func TestScaling_AutoscalesWorkersWithTheLocalDriver(t *testing.T) {
 		}
 	}
 	t.Logf("decisions: %d, reasons %v, ups %d, downs %d", len(ds), reasons, ups, downs)
-	if ups == 0 || downs == 0 || reasons["window"] == 0 {
-		t.Errorf("want scale-ups, scale-downs and decisions held by the window; reasons %v", reasons)
+	if ups == 0 || downs == 0 {
+		t.Errorf("want scale-ups and scale-downs; reasons %v", reasons)
 	}
+	checkScaleDownWindow(t, ds, 8*time.Second)
 	firstUp := -1
 	for i := len(ds) - 1; i >= 0; i-- { // oldest first
 		if ds[i].Outcome == "scaled" && ds[i].Desired > ds[i].Current {
@@ -159,12 +162,37 @@ func TestScaling_AutoscalesWorkersWithTheLocalDriver(t *testing.T) {
 	if firstUp >= 0 {
 		var sawBacklog int
 		for i := len(ds) - 1; i > firstUp; i-- {
-			if v := ds[i].Signals[0].Value; v != nil && *v > 2 {
+			// Above the target by more than the tolerance (0.1): a
+			// backlog within it rightly moves nothing.
+			if v := ds[i].Signals[0].Value; v != nil && *v > 2*1.1 {
 				sawBacklog++
 			}
 		}
 		if sawBacklog > 1 {
 			t.Errorf("the scale-up came %d intervals after the backlog, want at most two", sawBacklog+1)
+		}
+	}
+}
+
+// checkScaleDownWindow checks the scale-down stabilization window on the
+// decision rows (newest first): no decision scaled down to fewer replicas
+// than a recommendation made within window before it. (Whether the decisions
+// in between say "window" or "action_in_flight" depends on how long the
+// scale-up action took, so the reasons are not what is checked.)
+func checkScaleDownWindow(t *testing.T, ds []scalingDecisionJSON, window time.Duration) {
+	t.Helper()
+	for i, d := range ds {
+		if d.Outcome != "scaled" || d.Desired >= d.Current {
+			continue
+		}
+		for _, e := range ds[i+1:] { // older ones
+			if d.At.Sub(e.At) >= window {
+				break
+			}
+			if e.Combined > d.Desired {
+				t.Errorf("decision %s scaled down to %d only %s after a recommendation of %d (window %s)",
+					d.ID, d.Desired, d.At.Sub(e.At).Round(time.Millisecond), e.Combined, window)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/acme/platform/internal/config"
 	"github.com/acme/platform/scaling/local"
+	wf "github.com/acme/platform/workflows/scaling"
 )
 
 type scalingActionJSON struct {
@@ -29,6 +31,7 @@ type scalingDecisionJSON struct {
 	At       time.Time `json:"at"`
 	Current  int32     `json:"current_replicas"`
 	Desired  int32     `json:"desired"`
+	Combined int32     `json:"combined"`
 	Outcome  string    `json:"outcome"`
 	ActionID string    `json:"action_id"`
 	Reason   string    `json:"reason"`
@@ -50,11 +53,23 @@ func (s *stack) waitAction(t *testing.T, id string, timeout time.Duration, auth 
 	return a
 }
 
+// decisions lists every decision of target, newest first, across pages.
 func (s *stack) decisions(t *testing.T, target string, auth ...string) []scalingDecisionJSON {
 	t.Helper()
-	var page struct{ Data []scalingDecisionJSON }
-	s.do(http.MethodGet, "/v1/scaling/decisions?limit=100&target="+target, nil, auth...).JSON(t, &page)
-	return page.Data
+	var all []scalingDecisionJSON
+	path := "/v1/scaling/decisions?limit=100&target=" + target
+	for {
+		var page struct {
+			Data       []scalingDecisionJSON
+			NextCursor *string `json:"next_cursor"`
+		}
+		s.do(http.MethodGet, path, nil, auth...).JSON(t, &page)
+		all = append(all, page.Data...)
+		if page.NextCursor == nil || *page.NextCursor == "" || len(page.Data) == 0 {
+			return all
+		}
+		path = "/v1/scaling/decisions?limit=100&target=" + target + "&cursor=" + url.QueryEscape(*page.NextCursor)
+	}
 }
 
 // TestScaling_Contract covers scopes, bad and oversized input, ETags and
@@ -241,6 +256,30 @@ func TestScaling_ControllerOverridePauseAndRecommend(t *testing.T) {
 	}
 }
 
+// TestScaling_WorkerStartRestartsControllers: a policy whose controller
+// ended without the policy being deleted (terminated here) gets its
+// controller back when a worker starts, with no PUT, pause or resume.
+func TestScaling_WorkerStartRestartsControllers(t *testing.T) {
+	s := newAPIStack(t)
+	ops := bearer(s.key("ops", "scaling:write", "scaling:read"))
+	policy := map[string]any{"driver": "dry_run", "max_replicas": 2, "interval_seconds": 1,
+		"signals": map[string]any{"backlog_per_replica": 10}}
+	if r := s.do(http.MethodPut, "/v1/scaling/policies/worker", policy, ops...); r.Status != 201 {
+		t.Fatalf("put: %d %s", r.Status, r.Body)
+	}
+	// No worker has run it yet: end it as a lost controller would end.
+	if err := s.Temporal.TerminateWorkflow(context.Background(), wf.ControllerWorkflowID("worker"), "", "test: controller lost"); err != nil {
+		t.Fatal(err)
+	}
+	if ds := s.decisions(t, "worker", ops...); len(ds) != 0 {
+		t.Fatalf("decisions before any worker ran: %+v", ds)
+	}
+	s.startWorker()
+	eventually(t, 30*time.Second, "a decision of the restarted controller", func() bool {
+		return len(s.decisions(t, "worker", ops...)) > 0
+	})
+}
+
 // TestScaling_ActionThatCannotBecomeReadyRollsBack scales a local target
 // whose children never answer /readyz: the action waits its timeout, scales
 // back to the previous count and ends rolled_back.
@@ -274,5 +313,25 @@ func startSupervisor(t *testing.T, sup *local.Supervisor) {
 	eventually(t, 10*time.Second, "the supervisor's status", func() bool {
 		_, _, err := local.Driver{Dir: sup.Dir}.Replicas(ctx, sup.Target)
 		return err == nil
+	})
+}
+
+// stopScalingControllers ends, when the test ends, the controllers that run
+// on s's control queue. Their workflow ids are fixed per target (one
+// controller per target and namespace), and the tests share a namespace:
+// a controller left running on a finished test's queue would be the
+// "existing" controller the next test's PUT keeps, and nothing would poll it.
+func (s *stack) stopScalingControllers(t testing.TB) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, target := range []string{"worker", "api"} {
+			id := wf.ControllerWorkflowID(target)
+			desc, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
+			if err != nil || desc.GetWorkflowExecutionInfo().GetTaskQueue() != s.cfg.ControlTaskQueue {
+				continue
+			}
+			_ = s.Temporal.TerminateWorkflow(ctx, id, "", "test over")
+		}
 	})
 }

@@ -1,12 +1,18 @@
 package worker
 
 import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
 	"go.temporal.io/sdk/activity"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	scalingacts "github.com/acme/platform/activities/scaling"
 	sc "github.com/acme/platform/scaling"
+	"github.com/acme/platform/scaling/kubernetes"
 	"github.com/acme/platform/scaling/local"
 	wf "github.com/acme/platform/workflows/scaling"
 )
@@ -18,11 +24,31 @@ func scalingDrivers(d Deps) map[string]scalingacts.Driver {
 		sc.DriverDryRun: &scalingacts.DryRun{},
 		sc.DriverLocal:  local.Driver{Dir: d.Config.ScalingLocalDir},
 	}
-	// KUBERNETES DRIVER: built here once package scaling/kubernetes lands:
-	//   k, err := kubernetes.New(namespace, map[string]string{sc.TargetWorker: "…", sc.TargetAPI: "…"})
-	//   if err == nil { drivers[sc.DriverKubernetes] = k } else { log it: actions naming it fail NoDriver }
-	// Until then an action naming "kubernetes" fails with a NoDriver error.
+	// Built on first use: outside a cluster (and without KUBECONFIG) the
+	// worker still starts, and a policy or action naming kubernetes fails
+	// with the reason in its decision or action.
+	namespace, deployments := d.Config.ScalingKubernetesNamespace, d.Config.ScalingKubernetesDeployments
+	drivers[sc.DriverKubernetes] = &scalingacts.Lazy{Build: func() (scalingacts.Driver, error) {
+		return kubernetes.New(kubernetesNamespace(namespace), deployments)
+	}}
 	return drivers
+}
+
+// serviceAccountNamespace is where a pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// kubernetesNamespace is the configured namespace, else the pod's own,
+// else "default" (client-go's default too).
+func kubernetesNamespace(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
 }
 
 // newScalingActivities builds the scaling activities once per process.
@@ -35,6 +61,21 @@ func newScalingActivities(d Deps) *scalingacts.Activities {
 		}
 	}
 	return a
+}
+
+// ensureScalingControllers starts the controller of every policy unless
+// it runs, so the autoscaler survives a controller that ended without its
+// policy being deleted. A failure is logged: the next worker start, PUT,
+// pause, resume or override starts it.
+func ensureScalingControllers(ctx context.Context, d Deps, a *scalingacts.Activities) {
+	if d.DB == nil || d.Temporal == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.StartControllers(ctx, d.ControlTaskQueue); err != nil {
+		d.Log.Warn("scaling controllers not (re)started; the next worker start retries", "error", err)
+	}
 }
 
 // registerScaling adds the autoscaler and scaling actions (control queue).

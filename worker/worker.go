@@ -91,6 +91,7 @@ func Run(ctx context.Context, d Deps) error {
 	ensureDrillSchedules(ctx, d)
 	rollouts := newRolloutActivities(d)
 	scaling := newScalingActivities(d)
+	ensureScalingControllers(ctx, d, scaling)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return runQueue(ctx, d, d.TaskQueue, d.MaxActivities, func(r sdkworker.Registry) {

@@ -29,13 +29,67 @@ type Endpointer interface {
 // not built.
 const ErrTypeNoDriver = "NoDriver"
 
+// ErrTypeDriverUnavailable marks a driver this worker could not build
+// (the kubernetes driver outside a cluster without KUBECONFIG, say).
+const ErrTypeDriverUnavailable = "DriverUnavailable"
+
 func (a *Activities) driver(name string) (Driver, error) {
 	d, ok := a.Drivers[name]
 	if !ok || d == nil {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("driver %q is not configured on this worker", name), ErrTypeNoDriver, nil)
 	}
+	if l, ok := d.(*Lazy); ok {
+		return l.get(name)
+	}
 	return d, nil
+}
+
+// Lazy is a driver built on its first use, so that a worker whose
+// environment cannot build it (the kubernetes driver outside a cluster)
+// still starts, and only the policies and actions naming it fail, with
+// the reason in their decision or action. A failed build is tried again
+// at the next use; a built driver is kept.
+type Lazy struct {
+	Build func() (Driver, error)
+
+	mu sync.Mutex
+	d  Driver
+}
+
+func (l *Lazy) get(name string) (Driver, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.d != nil {
+		return l.d, nil
+	}
+	d, err := l.Build()
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("driver %q is unavailable on this worker: %v", name, err), ErrTypeDriverUnavailable, nil)
+	}
+	l.d = d
+	return d, nil
+}
+
+// Scale and Replicas make a Lazy a Driver for the registry; the
+// activities resolve it first (Activities.driver), so these are only
+// reached by a caller that holds the Lazy itself.
+func (l *Lazy) Scale(ctx context.Context, target string, replicas int32) error {
+	d, err := l.get("lazy")
+	if err != nil {
+		return err
+	}
+	return d.Scale(ctx, target, replicas)
+}
+
+// Replicas: see Scale.
+func (l *Lazy) Replicas(ctx context.Context, target string) (int32, int32, error) {
+	d, err := l.get("lazy")
+	if err != nil {
+		return 0, 0, err
+	}
+	return d.Replicas(ctx, target)
 }
 
 // DryRun is the dry_run driver: it remembers the counts it is given (per

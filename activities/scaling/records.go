@@ -3,10 +3,13 @@ package scaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -136,4 +139,32 @@ func (a *Activities) ready(ctx context.Context, addr string) bool {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// StartControllers starts the controller of every target with a policy on
+// queue, leaving one that already runs as it is. A worker calls it at
+// start, so a controller that ended without its policy being deleted (a
+// PUT whose start failed, a terminated or timed-out run, a lost Temporal
+// namespace) runs again.
+func (a *Activities) StartControllers(ctx context.Context, queue string) error {
+	rows, err := a.DB.Query(ctx, `SELECT target FROM scaling_policies ORDER BY target`)
+	if err != nil {
+		return fmt.Errorf("list scaling policies: %w", err)
+	}
+	targets, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list scaling policies: %w", err)
+	}
+	var errs []error
+	for _, t := range targets {
+		_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: wf.ControllerWorkflowID(t), TaskQueue: queue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		}, wf.ControllerName, wf.ControllerInput{Target: t})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("start the %s scaling controller: %w", t, err))
+		}
+	}
+	return errors.Join(errs...)
 }

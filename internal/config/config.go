@@ -106,6 +106,13 @@ type Config struct {
 	// ScalingLocalDir is the state directory shared by the local scaling
 	// driver and platform supervise.
 	ScalingLocalDir string
+	// ScalingKubernetesNamespace is where the kubernetes scaling driver
+	// finds the Deployments; empty: the pod's own namespace (its service
+	// account's namespace file), else "default".
+	ScalingKubernetesNamespace string
+	// ScalingKubernetesDeployments maps each scaling target (worker, api)
+	// to the Deployment the kubernetes driver scales.
+	ScalingKubernetesDeployments map[string]string
 	// Retention* is how long rows are kept before the hourly
 	// platform.retention schedule deletes them; 0 keeps them forever.
 	RetentionUploads       time.Duration
@@ -372,6 +379,14 @@ func fields() []field {
 		// Scaling.
 		{env: "PLATFORM_SCALING_LOCAL_DIR", flag: "scaling-local-dir", def: ".dev/scaling", usage: "state directory the local scaling driver and platform supervise share",
 			set: func(c *Config, v string) error { c.ScalingLocalDir = v; return nonEmpty(v) }},
+		{env: "PLATFORM_SCALING_KUBERNETES_NAMESPACE", flag: "scaling-kubernetes-namespace", def: "", usage: "namespace of the Deployments the kubernetes scaling driver scales (empty: the pod's own namespace from its service account, else default)",
+			set: func(c *Config, v string) error { c.ScalingKubernetesNamespace = v; return nil }},
+		{env: "PLATFORM_SCALING_KUBERNETES_DEPLOYMENTS", flag: "scaling-kubernetes-deployments", def: "worker=platform-worker,api=platform-api", usage: "the Deployment of each scaling target for the kubernetes driver (TARGET=NAME,…; targets worker and api)",
+			set: func(c *Config, v string) error {
+				m, err := parseTargetMap(v)
+				c.ScalingKubernetesDeployments = m
+				return err
+			}},
 		retention("PLATFORM_RETENTION_UPLOADS", "retention-uploads", "7d", "uploads and their bytes", time.Hour,
 			func(c *Config) *time.Duration { return &c.RetentionUploads }),
 		retention("PLATFORM_RETENTION_USAGE_EVENTS", "retention-usage-events", "3d", "raw usage events (at least 2d, so the daily roll-up has read them)", 48*time.Hour,
@@ -582,6 +597,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("prometheus_url", maskURL(c.PrometheusURL)),
 		slog.String("drill_patroni_url", maskURL(c.DrillPatroniURL)),
 		slog.String("scaling_local_dir", c.ScalingLocalDir),
+		slog.String("scaling_kubernetes_namespace", c.ScalingKubernetesNamespace),
+		slog.Any("scaling_kubernetes_deployments", c.ScalingKubernetesDeployments),
 		slog.Duration("retention_uploads", c.RetentionUploads),
 		slog.Duration("retention_usage_events", c.RetentionUsageEvents),
 		slog.Duration("retention_rollout_events", c.RetentionRolloutEvents),
@@ -640,6 +657,30 @@ func maskURL(v string) string {
 var urlSchemes = []string{"postgres", "postgresql", "redis", "rediss", "redis-sentinel", "redis-cluster", "http", "https", "s3", "gs", "azblob", "file"}
 
 var errEmpty = errors.New("must not be empty")
+
+// parseTargetMap reads "worker=a,api=b": each scaling target at most once,
+// each with a non-empty name (the driver checks the names' syntax).
+func parseTargetMap(v string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		target, name, ok := strings.Cut(pair, "=")
+		target, name = strings.TrimSpace(target), strings.TrimSpace(name)
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf("%q is not TARGET=NAME", pair)
+		case target != "worker" && target != "api":
+			return nil, fmt.Errorf("unknown target %q (worker or api)", target)
+		case m[target] != "":
+			return nil, fmt.Errorf("target %q is listed twice", target)
+		}
+		m[target] = name
+	}
+	return m, nil
+}
 
 func nonEmpty(v string) error {
 	if strings.TrimSpace(v) == "" {

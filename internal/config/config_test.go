@@ -267,3 +267,15 @@ func TestSplitURLs(t *testing.T) {
 		t.Fatalf("splitURLs = %q, want %q", got, want)
 	}
 }
+
+func TestParseTargetMap(t *testing.T) {
+	m, err := parseTargetMap(" worker = w ,api=a,")
+	if err != nil || m["worker"] != "w" || m["api"] != "a" || len(m) != 2 {
+		t.Errorf("got %v, %v", m, err)
+	}
+	for _, bad := range []string{"worker", "worker=", "jobs=x", "worker=a,worker=b"} {
+		if _, err := parseTargetMap(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
