@@ -85,21 +85,28 @@ clean:
 # -buildvcs=true (which overrides a GOFLAGS=-buildvcs=false in the
 # environment); `go version -m` shows vcs.revision and vcs.modified. The
 # toolchain is part of the recipe: go.mod's go line and the CI image pin it.
-# tests/release builds twice in separate clones and compares the sha256.
+# The go command stamps nothing in a `git worktree` checkout (its .git is a
+# file, not a directory), so an unstamped binary fails the rule: release
+# from a clone. tests/release builds twice in separate clones and compares
+# the sha256.
 RELEASE_DIR ?= $(BIN)/release
 RELEASE_GOFLAGS := -trimpath -buildvcs=true -ldflags=-buildid=
 release-binary:
 	mkdir -p $(RELEASE_DIR)
 	CGO_ENABLED=0 $(GO) build $(RELEASE_GOFLAGS) -o $(RELEASE_DIR)/platform ./cmd/platform
+	@$(GO) version -m $(RELEASE_DIR)/platform | grep -q 'vcs\.revision=' || { \
+	  echo "$(RELEASE_DIR)/platform has no vcs.revision: build the release from a git clone (not a worktree)"; \
+	  rm -f $(RELEASE_DIR)/platform; exit 1; }
 
-# The binary, its CycloneDX SBOM (the modules linked into it, with their
-# go.sum hashes, and the Go standard library's version; no serial number or
-# timestamp, so the SBOM is reproducible too) and their checksums, side by
-# side.
+# The binary, its CycloneDX SBOM and their checksums, side by side. The SBOM
+# is read from the binary's own build info (cyclonedx-gomod bin): exactly
+# the modules linked into it, with their go.sum hashes, the Go standard
+# library's version and the main module's pseudo-version from the stamped
+# commit; no serial number or timestamp, so it is reproducible too.
 release: release-binary $(BIN)/cyclonedx-gomod
-	CGO_ENABLED=0 $(BIN)/cyclonedx-gomod app -json -std -noserial -notimestamp -main cmd/platform -output $(RELEASE_DIR)/platform.cdx.json .
+	$(BIN)/cyclonedx-gomod bin -json -std -noserial -notimestamp -output $(RELEASE_DIR)/platform.cdx.json $(RELEASE_DIR)/platform
 	cd $(RELEASE_DIR) && sha256sum platform platform.cdx.json > SHA256SUMS
-	$(GO) version -m $(RELEASE_DIR)/platform | grep -E 'vcs\.(revision|modified)|-trimpath|CGO_ENABLED'
+	$(GO) version -m $(RELEASE_DIR)/platform | grep -E 'vcs\.(revision|time|modified)|-trimpath|CGO_ENABLED'
 
 # Capacity on a short ramp, then db_degraded and cache_degraded once each, on
 # loopback with an in-process Toxiproxy: one table of scenario, verdict and
