@@ -327,6 +327,7 @@ func (s *stack) stopScalingControllers(t testing.TB) {
 		defer cancel()
 		for _, target := range []string{"worker", "api"} {
 			id := wf.ControllerWorkflowID(target)
+			//lint:ignore SA1019 the task queue of a run is all this needs; DescribeWorkflow wraps the same call
 			desc, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
 			if err != nil || desc.GetWorkflowExecutionInfo().GetTaskQueue() != s.cfg.ControlTaskQueue {
 				continue
