@@ -82,6 +82,9 @@ func newPatroniCluster(t *testing.T) *patroniCluster {
 		}
 	}
 	eventually(t, 60*time.Second, "node2 to stream from node1", func() bool { return c.Streams("node1", "node2") })
+	// pg_stat_replication shows streaming a Patroni loop (loop_wait) before
+	// Patroni's own /cluster does: the drill reads /cluster, so wait for it.
+	eventually(t, 60*time.Second, "Patroni to report node2 a running replica with a known lag", func() bool { return c.ReplicaReady("node2") })
 	ctx := context.Background()
 	c.exec(t, "node1", "postgres", "CREATE DATABASE platform")
 	if err := database.Migrate(ctx, c.url("node1", "platform"), slog.New(slog.DiscardHandler)); err != nil {
@@ -226,6 +229,33 @@ func (c *patroniCluster) Leader(t *testing.T) string {
 		}
 	}
 	return ""
+}
+
+// ReplicaReady says whether Patroni's GET /cluster shows the member as a
+// replica in state running or streaming with a numeric lag: what the
+// patroni drill driver needs of a switchover candidate.
+func (c *patroniCluster) ReplicaReady(name string) bool {
+	var cl struct {
+		Members []struct {
+			Name, Role, State string
+			Lag               json.RawMessage
+		}
+	}
+	resp, err := http.Get(c.APIURL("node1") + "/cluster")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	if json.NewDecoder(resp.Body).Decode(&cl) != nil {
+		return false
+	}
+	for _, m := range cl.Members {
+		var lag float64
+		if m.Name == name && m.Role == "replica" && (m.State == "running" || m.State == "streaming") && json.Unmarshal(m.Lag, &lag) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Streams says whether leader's pg_stat_replication shows replica streaming.
