@@ -25,39 +25,30 @@ import (
 	"github.com/acme/platform/internal/database"
 	"github.com/acme/platform/internal/devserver"
 	"github.com/acme/platform/internal/ids"
-	"github.com/acme/platform/worker"
+	"github.com/acme/platform/scaling"
+	"github.com/acme/platform/scaling/local"
 )
 
 func devCmd() *cobra.Command {
-	return processCmd("dev", "Run everything for development: Temporal dev server, migrations, worker and API", "text", runDev)
+	return withConfigFlags(&cobra.Command{
+		Use:   "dev",
+		Short: "Run everything for development: Temporal dev server, migrations, supervised workers and API",
+		Args:  cobra.NoArgs,
+		RunE: withConfig("text", func(cmd *cobra.Command, cfg config.Config, log *slog.Logger, _ []string) error {
+			return runDev(cmd.Context(), cfg, log, passedFlags(cmd))
+		}),
+	})
 }
 
 // runDev starts the dev Temporal server unless one answers, prepares the
-// database, then runs the worker and the API in this process until Ctrl-C.
-func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if err := os.MkdirAll(cfg.DevDir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", cfg.DevDir, err)
-	}
-	if cfg.SecretKey == "" {
-		key, err := devSecret(filepath.Join(cfg.DevDir, "secret-key"), "")
-		if err != nil {
-			return err
-		}
-		cfg.SecretKey = key
-	}
-	// No load balancer probes a dev stack: Ctrl-C stops it at once.
-	cfg.ShutdownDelay = 0
-	if len(cfg.WebhookAllowedNetworks) == 0 {
-		// Local receivers are the point of a dev stack.
-		cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	}
-	if cfg.BackupURL == config.DefaultBackupURL {
-		// Backups of a dev stack stay beside its other state.
-		dir, err := filepath.Abs(filepath.Join(cfg.DevDir, "backups"))
-		if err != nil {
-			return err
-		}
-		cfg.BackupURL = "file://" + filepath.ToSlash(dir)
+// database, then runs the API in this process and the workers as child
+// processes under the local scaling driver's supervisor (one to start
+// with), so a worker policy with driver local really scales them. args
+// are the configuration flags given, passed on to the workers.
+func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, args []string) error {
+	cfg, childEnv, err := devConfig(cfg)
+	if err != nil {
+		return err
 	}
 	server, err := startDevTemporal(ctx, cfg, log)
 	if err != nil {
@@ -89,12 +80,62 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	workers, err := devWorkers(cfg, log, args, childEnv)
+	if err != nil {
+		return err
+	}
 	printBanner(cfg, adminKey)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return worker.Run(gctx, d.workerDeps()) })
-	g.Go(func() error { return serveWorkerOps(gctx, cfg, d) })
-	g.Go(func() error { return s.Run(gctx) }) // with the API's ops listener
+	g.Go(func() error { return workers.Run(gctx) }) // drains the workers on Ctrl-C
+	g.Go(func() error { return s.Run(gctx) })       // with the API's ops listener
 	return g.Wait()
+}
+
+// devConfig fills in what a dev stack needs and a production one must be
+// given, and returns the same settings as environment for the workers.
+func devConfig(cfg config.Config) (config.Config, []string, error) {
+	if err := os.MkdirAll(cfg.DevDir, 0o700); err != nil {
+		return cfg, nil, fmt.Errorf("create %s: %w", cfg.DevDir, err)
+	}
+	// No load balancer probes a dev stack: Ctrl-C stops it at once.
+	cfg.ShutdownDelay = 0
+	env := []string{"PLATFORM_SHUTDOWN_DELAY=0s", "PLATFORM_LOG_FORMAT=" + cfg.LogFormat}
+	if cfg.SecretKey == "" {
+		key, err := devSecret(filepath.Join(cfg.DevDir, "secret-key"), "")
+		if err != nil {
+			return cfg, nil, err
+		}
+		// Environment, not a flag: flags show in ps.
+		cfg.SecretKey = key
+		env = append(env, "PLATFORM_SECRET_KEY="+key)
+	}
+	if len(cfg.WebhookAllowedNetworks) == 0 {
+		// Local receivers are the point of a dev stack.
+		cfg.WebhookAllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		env = append(env, "PLATFORM_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128")
+	}
+	if cfg.BackupURL == config.DefaultBackupURL {
+		// Backups of a dev stack stay beside its other state.
+		dir, err := filepath.Abs(filepath.Join(cfg.DevDir, "backups"))
+		if err != nil {
+			return cfg, nil, err
+		}
+		cfg.BackupURL = "file://" + filepath.ToSlash(dir)
+		env = append(env, "PLATFORM_BACKUP_URL="+cfg.BackupURL)
+	}
+	return cfg, env, nil
+}
+
+// devWorkers is the supervisor of the dev stack's "platform worker"
+// processes. It starts with one worker whatever count a previous run left
+// in the local driver's state: a dev stack comes up the same every time.
+func devWorkers(cfg config.Config, log *slog.Logger, args, env []string) (*local.Supervisor, error) {
+	sup, err := newSupervisor(cfg, log, scaling.TargetWorker, 1, args, env)
+	if err != nil {
+		return nil, err
+	}
+	sup.Reset = true
+	return sup, nil
 }
 
 // startDevTemporal returns nil when a frontend already answers at the
@@ -169,13 +210,16 @@ func printBanner(cfg config.Config, adminKey string) {
 	fmt.Fprintf(os.Stderr, `
   platform dev is up
     API          %s   (ready: %s/readyz)
-    Ops          %s   (API /metrics, /healthz, /readyz; the worker's on %s)
+    Ops          %s   (API /metrics, /healthz, /readyz)
+    Workers      1 "platform worker" process to start with, each with its own ops port:
+                 %s
+                 (a worker policy with driver "local" scales them: PUT /v1/scaling/policies/worker)
     Temporal UI  %s   (frontend %s, namespace %s)
     Admin key    %s
                  curl -H "Authorization: Bearer %s" %s/v1/ping -X POST
   Ctrl-C stops everything.
 
-`, base, base, localURL(cfg.OpsAddr), localURL(cfg.WorkerOpsAddr), cfg.TemporalUIURL, cfg.TemporalAddress,
+`, base, base, localURL(cfg.OpsAddr), filepath.Join(cfg.ScalingLocalDir, "worker.status.json"), cfg.TemporalUIURL, cfg.TemporalAddress,
 		cfg.TemporalNamespace, adminKey, adminKey, base)
 }
 

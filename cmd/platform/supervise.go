@@ -44,7 +44,7 @@ func superviseCmd() *cobra.Command {
 			if replicas < 0 || replicas > scaling.MaxReplicasLimit {
 				return fmt.Errorf("--replicas must be between 0 and %d", scaling.MaxReplicasLimit)
 			}
-			s, err := newSupervisor(cfg, log, target, int32(replicas), passedFlags(cmd))
+			s, err := newSupervisor(cfg, log, target, int32(replicas), passedFlags(cmd), nil)
 			if err != nil {
 				return err
 			}
@@ -71,8 +71,9 @@ func passedFlags(cmd *cobra.Command) []string {
 	return out
 }
 
-// newSupervisor builds the supervisor of target's children.
-func newSupervisor(cfg config.Config, log *slog.Logger, target string, initial int32, args []string) (*local.Supervisor, error) {
+// newSupervisor builds the supervisor of target's children, each run with
+// args and this process's environment plus env.
+func newSupervisor(cfg config.Config, log *slog.Logger, target string, initial int32, args, env []string) (*local.Supervisor, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func newSupervisor(cfg config.Config, log *slog.Logger, target string, initial i
 		StopTimeout: cfg.DrainTimeout + cfg.ShutdownDelay + 5e9,
 		Command: func(index int, opsAddr string) *exec.Cmd {
 			cmd := exec.Command(self, append([]string{target}, args...)...)
-			cmd.Env = append(os.Environ(), "PLATFORM_SCALING_LOCAL_DIR="+dir)
+			cmd.Env = append(append(os.Environ(), env...), "PLATFORM_SCALING_LOCAL_DIR="+dir)
 			if target == scaling.TargetWorker {
 				cmd.Env = append(cmd.Env, "PLATFORM_WORKER_OPS_ADDR="+opsAddr)
 			} else {

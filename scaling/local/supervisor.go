@@ -24,6 +24,9 @@ type Supervisor struct {
 	Dir     string
 	Target  string
 	Initial int32
+	// Reset makes Initial the desired count at start even when a driver
+	// wrote another before (platform dev comes up the same every time).
+	Reset bool
 	// Command makes the child with the given index, whose ops listener
 	// (/readyz, /metrics) must be at opsAddr.
 	Command func(index int, opsAddr string) *exec.Cmd
@@ -80,11 +83,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
-// initDesired writes Initial as the desired count when no driver has.
+// initDesired writes Initial as the desired count when no driver has, or
+// with Reset.
 func (s *Supervisor) initDesired() error {
 	var d Desired
 	err := readJSON(desiredPath(s.Dir, s.Target), &d)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && d.Replicas < 0) {
+	if s.Reset || errors.Is(err, fs.ErrNotExist) || (err == nil && d.Replicas < 0) {
 		return writeJSON(desiredPath(s.Dir, s.Target), Desired{Replicas: s.Initial, UpdatedAt: time.Now().UTC()})
 	}
 	return err
