@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -376,5 +377,41 @@ func TestTracing_ServerSpanNamedByRouteTemplate(t *testing.T) {
 	want := []string{"GET /v1/jobs/{id} route=/v1/jobs/{id}", "POST /v1/jobs route=/v1/jobs", "GET unmatched route="}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("server spans (-want +got):\n%s", diff)
+	}
+}
+
+// TestTracing_ServerSpanAttributesAndStatus: the server span carries the
+// HTTP semantic conventions' attributes, bounded where a client chooses
+// them, and the response status; a 5xx marks it an error, a 4xx does not.
+func TestTracing_ServerSpanAttributesAndStatus(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		failed bool
+	}{{http.StatusServiceUnavailable, true}, {http.StatusNotFound, false}, {http.StatusOK, false}} {
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		h := chain(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(c.status) }),
+			tracing(tp, nil), newHTTPMetrics(prometheus.NewRegistry()).observe(nil))
+		req := httptest.NewRequest(http.MethodGet, "/v1/"+strings.Repeat("p", 1000), nil)
+		req.Header.Set("User-Agent", strings.Repeat("u", 1000))
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		spans := rec.Ended()
+		if len(spans) != 1 {
+			t.Fatalf("%d spans", len(spans))
+		}
+		attrs := map[string]string{}
+		for _, kv := range spans[0].Attributes() {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		if attrs["http.request.method"] != "GET" || attrs["url.scheme"] != "http" || attrs["client.address"] != "192.0.2.1" ||
+			attrs["http.response.status_code"] != fmt.Sprint(c.status) {
+			t.Errorf("status %d: attributes %v", c.status, attrs)
+		}
+		if len(attrs["url.path"]) > maxLoggedPath+len("…") || len(attrs["user_agent.original"]) > maxSpanUserAgent+len("…") {
+			t.Errorf("unbounded attributes: path %d bytes, user agent %d bytes", len(attrs["url.path"]), len(attrs["user_agent.original"]))
+		}
+		if failed := spans[0].Status().Code == codes.Error; failed != c.failed {
+			t.Errorf("status %d: span error = %v, want %v", c.status, failed, c.failed)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/acme/platform/api/httpx/problem"
@@ -146,9 +147,21 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	return writeJSON(w, status, "application/json", v)
 }
 
+// buffers are writeJSON's encoding buffers, reused across responses; one
+// that grew past maxPooledBuffer (a large list page) is left to the GC.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 64 << 10
+
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			buffers.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return err
