@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -157,11 +156,7 @@ func (a *Activities) StartControllers(ctx context.Context, queue string) error {
 	}
 	var errs []error
 	for _, t := range targets {
-		_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: wf.ControllerWorkflowID(t), TaskQueue: queue,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		}, wf.ControllerName, wf.ControllerInput{Target: t})
+		_, err := a.Temporal.ExecuteWorkflow(ctx, wf.ControllerStartOptions(t, queue), wf.ControllerName, wf.ControllerInput{Target: t})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("start the %s scaling controller: %w", t, err))
 		}

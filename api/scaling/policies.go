@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/acme/platform/api/httpx/auth"
@@ -120,11 +119,7 @@ func (h *handlers) putPolicy(w http.ResponseWriter, r *http.Request) error {
 func StartController(ctx context.Context, c client.Client, queue, target string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: wf.ControllerWorkflowID(target), TaskQueue: queue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, wf.ControllerName, wf.ControllerInput{Target: target})
+	_, err := c.ExecuteWorkflow(ctx, wf.ControllerStartOptions(target, queue), wf.ControllerName, wf.ControllerInput{Target: target})
 	if err != nil {
 		return fmt.Errorf("start the %s scaling controller: %w", target, err)
 	}
@@ -204,11 +199,8 @@ func (h *handlers) signal(w http.ResponseWriter, r *http.Request, name string, a
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	_, err = h.Temporal.SignalWithStartWorkflow(ctx, wf.ControllerWorkflowID(t), name, arg, client.StartWorkflowOptions{
-		ID: wf.ControllerWorkflowID(t), TaskQueue: h.ControlTaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, wf.ControllerName, wf.ControllerInput{Target: t})
+	_, err = h.Temporal.SignalWithStartWorkflow(ctx, wf.ControllerWorkflowID(t), name, arg,
+		wf.ControllerStartOptions(t, h.ControlTaskQueue), wf.ControllerName, wf.ControllerInput{Target: t})
 	if err != nil {
 		return problem.UnavailableAfter(2, "could not reach the target's controller", err)
 	}

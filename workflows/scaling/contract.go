@@ -15,6 +15,9 @@ package scaling
 import (
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
 	sc "github.com/acme/platform/scaling"
 	"github.com/acme/platform/scaling/recommend"
 )
@@ -51,6 +54,18 @@ const (
 
 // ControllerWorkflowID is the id of a target's controller.
 func ControllerWorkflowID(target string) string { return "platform-scaling-controller-" + target }
+
+// ControllerStartOptions start target's controller on queue, or find the
+// run that is already there (one controller per target), and let a new run
+// follow an ended one. The API's PUT and signals and the worker's start-up
+// all start controllers with them.
+func ControllerStartOptions(target, queue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID: ControllerWorkflowID(target), TaskQueue: queue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}
+}
 
 // ActionWorkflowID is the id of an action's workflow.
 func ActionWorkflowID(id string) string { return "platform-scaling-action-" + id }
