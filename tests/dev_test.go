@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,83 +18,53 @@ import (
 
 // devProcess is a running "platform dev" of a test.
 type devProcess struct {
-	cmd    *exec.Cmd
-	exited chan error
-	api    *stack // requests to its API (only t and URL are set)
-	key    string // its admin key
+	*platformProcess
+	api *stack // requests to its API (only t and URL are set)
+	key string // its admin key
 }
 
 // startDev runs "platform dev" with its own dev and scaling directories,
 // database, Redis prefix and task queues, on the tests' Temporal server
-// (which it finds answering, so it starts none). Every child it left is
-// killed in t.Cleanup, by the pids of the supervisor's status file.
+// (which it finds answering, so it starts none). Every worker child it left
+// is killed in t.Cleanup, by the pids of the supervisor's status file.
 func startDev(t *testing.T, devDir, dbURL, prefix, queue, control string) *devProcess {
 	t.Helper()
-	bin, err := buildPlatform()
-	if err != nil {
-		t.Fatal(err)
-	}
 	port, err := devserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "dev")
-	cmd.Env = append(os.Environ(),
-		"PLATFORM_DEV_DIR="+devDir,
-		"PLATFORM_SCALING_LOCAL_DIR="+filepath.Join(devDir, "scaling"),
-		"PLATFORM_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"PLATFORM_PUBLIC_BASE_URL="+base,
-		"PLATFORM_OPS_ADDR=127.0.0.1:0",
-		"PLATFORM_DATABASE_URL="+dbURL,
-		"PLATFORM_REDIS_URL="+testenv.RedisURL(),
-		"PLATFORM_REDIS_PREFIX="+prefix,
-		"PLATFORM_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-		"PLATFORM_TASK_QUEUE="+queue,
-		"PLATFORM_CONTROL_TASK_QUEUE="+control,
-		"PLATFORM_DRILL_BACKUP_SCHEDULE=",
-		"PLATFORM_DRILL_RESTORE_SCHEDULE=",
-		"PLATFORM_DRAIN_TIMEOUT=10s",
-		"PLATFORM_LOG_LEVEL=warn",
-	)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "dev.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &devProcess{cmd: cmd, exited: make(chan error, 1), api: &stack{t: t, URL: base}}
-	go func() { d.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+	t.Cleanup(func() { // runs after startPlatform's kill of platform dev itself
 		var st local.Status
 		if b, err := os.ReadFile(filepath.Join(devDir, "scaling", "worker.status.json")); err == nil && json.Unmarshal(b, &st) == nil {
 			for _, c := range st.Children {
 				_ = syscall.Kill(c.PID, syscall.SIGKILL)
 			}
 		}
-		_ = logf.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(logf.Name())
-			t.Logf("platform dev log:\n%s", out)
-		}
 	})
-	eventually(t, 60*time.Second, "platform dev's API to be ready", func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	p := startPlatform(t, []string{
+		"PLATFORM_DEV_DIR=" + devDir,
+		"PLATFORM_SCALING_LOCAL_DIR=" + filepath.Join(devDir, "scaling"),
+		"PLATFORM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port),
+		"PLATFORM_PUBLIC_BASE_URL=" + base,
+		"PLATFORM_OPS_ADDR=127.0.0.1:0",
+		"PLATFORM_DATABASE_URL=" + dbURL,
+		"PLATFORM_REDIS_URL=" + testenv.RedisURL(),
+		"PLATFORM_REDIS_PREFIX=" + prefix,
+		"PLATFORM_TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t),
+		"PLATFORM_TASK_QUEUE=" + queue,
+		"PLATFORM_CONTROL_TASK_QUEUE=" + control,
+		"PLATFORM_DRILL_BACKUP_SCHEDULE=",
+		"PLATFORM_DRILL_RESTORE_SCHEDULE=",
+		"PLATFORM_DRAIN_TIMEOUT=10s",
+		"PLATFORM_LOG_LEVEL=warn",
+	}, "dev")
+	waitReady(t, base, "platform dev's API", 60*time.Second)
 	key, err := os.ReadFile(filepath.Join(devDir, "admin-key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.key = strings.TrimSpace(string(key))
-	return d
+	return &devProcess{platformProcess: p, api: &stack{t: t, URL: base}, key: strings.TrimSpace(string(key))}
 }
 
 // stop sends Ctrl-C's signal and waits for platform dev to exit 0.

@@ -216,10 +216,6 @@ type tracedPlatform struct {
 
 func startTracedPlatform(t *testing.T, j *jaeger) *tracedPlatform {
 	t.Helper()
-	bin, err := buildPlatform()
-	if err != nil {
-		t.Fatal(err)
-	}
 	db, dbURL := testenv.Postgres(t)
 	_, secret, err := (&keys.Store{DB: db}).Create(t.Context(), keys.NewKey{ID: ids.New(ids.Key), Principal: "ops", Name: "traces", Scopes: []string{"admin"}})
 	if err != nil {
@@ -230,41 +226,23 @@ func startTracedPlatform(t *testing.T, j *jaeger) *tracedPlatform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	common := append(os.Environ(),
-		"PLATFORM_DATABASE_URL="+dbURL,
-		"PLATFORM_REDIS_URL="+testenv.RedisURL(),
-		"PLATFORM_REDIS_PREFIX="+string(prefix),
-		"PLATFORM_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-		"PLATFORM_TASK_QUEUE="+testenv.TaskQueue(t),
-		"PLATFORM_CONTROL_TASK_QUEUE="+testenv.TaskQueue(t),
+	common := []string{
+		"PLATFORM_DATABASE_URL=" + dbURL,
+		"PLATFORM_REDIS_URL=" + testenv.RedisURL(),
+		"PLATFORM_REDIS_PREFIX=" + string(prefix),
+		"PLATFORM_TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t),
+		"PLATFORM_TASK_QUEUE=" + testenv.TaskQueue(t),
+		"PLATFORM_CONTROL_TASK_QUEUE=" + testenv.TaskQueue(t),
 		"PLATFORM_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8",
-		"PLATFORM_BACKUP_URL=file://"+t.TempDir(), "PLATFORM_DRILL_SCRATCH_DIR="+t.TempDir(),
+		"PLATFORM_BACKUP_URL=file://" + t.TempDir(), "PLATFORM_DRILL_SCRATCH_DIR=" + t.TempDir(),
 		"PLATFORM_DRILL_BACKUP_SCHEDULE=", "PLATFORM_DRILL_RESTORE_SCHEDULE=",
 		"PLATFORM_LOG_LEVEL=warn",
 		"PLATFORM_TRACE_SAMPLE_RATIO=1",
 		"PLATFORM_FLAGS_POLL_INTERVAL=1s",
 		"OTEL_BSP_SCHEDULE_DELAY=100",
-	)
+	}
 	start := func(role string, env ...string) {
-		cmd := exec.Command(bin, role)
-		cmd.Env = append(append([]string(nil), common...), env...)
-		logf, err := os.Create(filepath.Join(t.TempDir(), role+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			_ = logf.Close()
-			if t.Failed() {
-				out, _ := os.ReadFile(logf.Name())
-				t.Logf("%s log:\n%s", role, out)
-			}
-		})
+		startPlatform(t, append(append([]string(nil), common...), env...), role)
 	}
 	start("api", "PLATFORM_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port), "PLATFORM_OPS_ADDR=127.0.0.1:0",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+j.OTLPHTTP, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
@@ -273,14 +251,7 @@ func startTracedPlatform(t *testing.T, j *jaeger) *tracedPlatform {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+j.OTLPGRPC, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
 		"OTEL_RESOURCE_ATTRIBUTES=service.name=platform-worker,deployment.environment=test")
 	p := &tracedPlatform{base: "http://127.0.0.1:" + strconv.Itoa(port), admin: secret}
-	eventually(t, 30*time.Second, "the api to be ready", func() bool {
-		resp, err := http.Get(p.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitReady(t, p.base, "the api", 30*time.Second)
 	return p
 }
 
