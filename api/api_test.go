@@ -415,3 +415,24 @@ func TestTracing_ServerSpanAttributesAndStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyz_DrainingAnswerClosesTheConnection: the 503 that tells a load
+// balancer the replica drains also asks the client to reconnect, even for a
+// request that arrived just before draining began (closeWhenDraining looked
+// too early for it).
+func TestReadyz_DrainingAnswerClosesTheConnection(t *testing.T) {
+	s := testServer(t)
+	s.checkDeps = func(context.Context) map[string]string { return map[string]string{"postgres": "ok"} }
+	h := s.Handler() // without closeWhenDraining, as for a request already past it
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Connection") != "" {
+		t.Fatalf("ready: %d, Connection %q", rec.Code, rec.Header().Get("Connection"))
+	}
+	s.draining.Store(true)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Connection") != "close" {
+		t.Errorf("draining: %d, Connection %q; want 503 and close", rec.Code, rec.Header().Get("Connection"))
+	}
+}

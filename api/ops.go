@@ -41,6 +41,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	checks := maps.Clone(s.dependencies(r.Context()))
 	if s.Draining() {
 		checks["draining"] = "server is shutting down"
+		// closeWhenDraining may have looked before draining began: this
+		// answer says draining, so it closes the connection itself.
+		w.Header().Set("Connection", "close")
 	}
 	var failed []string
 	for name, result := range checks {
