@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -67,6 +68,17 @@ func startDev(t *testing.T, devDir, dbURL, prefix, queue, control string) *devPr
 	return &devProcess{platformProcess: p, api: &stack{t: t, URL: base}, key: strings.TrimSpace(string(key))}
 }
 
+// devWorkers is the desired and ready worker count the supervisor reports
+// in dir: -1s until it has written its first status (the API can be ready
+// before the supervisor's first tick).
+func devWorkers(dir string) [2]int32 {
+	d, r, err := local.Driver{Dir: dir}.Replicas(context.Background(), "worker")
+	if err != nil {
+		return [2]int32{-1, -1}
+	}
+	return [2]int32{d, r}
+}
+
 // stop sends Ctrl-C's signal and waits for platform dev to exit 0.
 func (d *devProcess) stop(t *testing.T) {
 	t.Helper()
@@ -96,7 +108,7 @@ func TestDev_SupervisesItsWorkersWithTheLocalDriver(t *testing.T) {
 
 	dev := startDev(t, devDir, dbURL, string(keys), queue, control)
 	admin := bearer(dev.key)
-	eventually(t, 60*time.Second, "one ready worker child", func() bool { d, r := workerCount(t, scalingDir); return d == 1 && r == 1 })
+	eventually(t, 60*time.Second, "one ready worker child", func() bool { return devWorkers(scalingDir) == [2]int32{1, 1} })
 	var ping struct{ ID string }
 	dev.api.do(http.MethodPost, "/v1/ping", map[string]string{"message": "dev"}, admin...).JSON(t, &ping)
 	eventually(t, 30*time.Second, "the worker child to run the ping workflow", func() bool {
@@ -126,6 +138,6 @@ func TestDev_SupervisesItsWorkersWithTheLocalDriver(t *testing.T) {
 	}
 
 	dev = startDev(t, devDir, dbURL, string(keys), queue, control)
-	eventually(t, 60*time.Second, "one ready worker child after a restart", func() bool { d, r := workerCount(t, scalingDir); return d == 1 && r == 1 })
+	eventually(t, 60*time.Second, "one ready worker child after a restart", func() bool { return devWorkers(scalingDir) == [2]int32{1, 1} })
 	dev.stop(t)
 }
