@@ -117,7 +117,7 @@ func TestDev_SupervisesItsWorkersWithTheLocalDriver(t *testing.T) {
 
 	var a scalingActionJSON
 	r := dev.api.do(http.MethodPost, "/v1/scaling/actions", map[string]any{"target": "worker", "replicas": 2, "reason": "dev test", "driver": "local"},
-		append(admin, "Idempotency-Key", "dev-scale-up")...)
+		append(admin, "Idempotency-Key", "dev-scale-up-"+testenv.Suffix())...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("POST /v1/scaling/actions = %d %s", r.Status, r.Body)
 	}
