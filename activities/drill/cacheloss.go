@@ -2,9 +2,6 @@ package drill
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -12,7 +9,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/acme/platform/internal/ids"
 	"github.com/acme/platform/internal/redis"
 	"github.com/acme/platform/workflows/drill"
 )
@@ -38,7 +34,7 @@ func (a *Activities) CacheLoss(ctx context.Context, in drill.CacheLossInput) (dr
 			"mode flush needs PLATFORM_REDIS_PREFIX: without a prefix it would empty the whole Redis database", "BadInput", nil)
 	}
 	load := time.Duration(p.DurationSeconds) * time.Second
-	keyID, secret, err := a.mintDrillKey(ctx, in.DrillID, load+keyGrace)
+	keyID, secret, err := a.mintKey(ctx, "cache_loss drill "+in.DrillID, []string{"jobs:read", "jobs:write"}, load+keyGrace)
 	if err != nil {
 		return drill.CacheLossResult{}, err
 	}
@@ -68,27 +64,6 @@ func (a *Activities) CacheLoss(ctx context.Context, in drill.CacheLossInput) (dr
 	}
 	g.summarise(&res)
 	return res, nil
-}
-
-// mintDrillKey stores a key for CacheLossPrincipal with jobs:read and
-// jobs:write that expires after ttl, as `platform keys create` does: only
-// the SHA-256 of the secret is stored.
-func (a *Activities) mintDrillKey(ctx context.Context, drillID string, ttl time.Duration) (id, secret string, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", err
-	}
-	secret = "plk_" + base64.RawURLEncoding.EncodeToString(b)
-	hash := sha256.Sum256([]byte(secret))
-	id = ids.New(ids.Key)
-	_, err = a.DB.Exec(ctx, `
-INSERT INTO api_keys (id, principal, name, scopes, hash, expires_at)
-VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
-		id, CacheLossPrincipal, clipName("cache_loss drill "+drillID), []string{"jobs:read", "jobs:write"}, hash[:], ttl.Seconds())
-	if err != nil {
-		return "", "", fmt.Errorf("mint the drill's API key: %w", err)
-	}
-	return id, secret, nil
 }
 
 // revokeDrillKey revokes the key at once; it runs after the activity's
